@@ -1,0 +1,1 @@
+"""Sutram: durable AI workflows on AWS Step Functions. Everything in this package runs in Lambda."""

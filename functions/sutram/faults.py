@@ -1,0 +1,18 @@
+"""Resilience drills: crash a step on purpose at a named point, on its first attempt only.
+
+SUTRAM_FAULTS="summarise@after_model_call" makes the first attempt of step `summarise` exit
+the way a killed Lambda runtime does (Runtime.ExitError) right after its model answered and the
+answer was recorded, before the step returns to Step Functions. Step Functions then retries,
+and the retry must return the recorded answer without calling the model again.
+"""
+
+from __future__ import annotations
+
+import sys
+
+POINTS = ("before_call", "after_model_call", "after_tool_call")
+
+
+def crash_if_injected(spec: str, step_id: str, point: str, attempt: int) -> None:
+    if attempt == 1 and f"{step_id}@{point}" in {item.strip() for item in spec.split(",")}:
+        sys.exit(f"fault injection: step {step_id!r} crashed at {point}")

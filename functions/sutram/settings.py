@@ -1,0 +1,37 @@
+"""Runtime configuration, read once from the environment into a typed model."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    table_name: str = Field(alias="SUTRAM_TABLE")
+    bucket_name: str = Field(alias="SUTRAM_BUCKET")
+    # Values whose JSON is larger than this go to S3 and travel as references.
+    offload_threshold_bytes: int = Field(8192, alias="SUTRAM_OFFLOAD_THRESHOLD_BYTES", ge=256, le=200_000)
+    # Added to a step's timeout to form its lease: a crashed attempt's lease expires after this.
+    lease_margin_seconds: int = Field(30, alias="SUTRAM_LEASE_MARGIN_SECONDS", ge=0)
+    default_model_provider: str = Field("scripted", alias="SUTRAM_MODEL_PROVIDER")
+    default_model_id: str = Field("sutram.scripted-v1", alias="SUTRAM_MODEL_ID")
+    openai_base_url: str = Field("https://api.openai.com/v1", alias="SUTRAM_OPENAI_BASE_URL")
+    openai_api_key: str = Field("", alias="SUTRAM_OPENAI_API_KEY")
+    # Comma-separated host names the http_fetch tool may call.
+    http_allowlist: str = Field("", alias="SUTRAM_HTTP_ALLOWLIST")
+    # Resilience drills: "step@point[,step@point]", see sutram.faults.
+    faults: str = Field("", alias="SUTRAM_FAULTS")
+    state_machine_prefix: str = Field("", alias="SUTRAM_STATE_MACHINE_PREFIX")
+
+    @property
+    def http_allowed_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.http_allowlist.split(",") if h.strip())
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings.model_validate(dict(os.environ))

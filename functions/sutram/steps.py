@@ -1,0 +1,133 @@
+"""The step runtime: run one `llm` or `tool` step exactly once per step key.
+
+    claim lease ──> already recorded? return it (no model/tool call)
+        │
+        └─> resolve input ─> call model or tool ─> offload if large ─> record result ─> return
+
+The value returned is what Step Functions stores at the step's result path: the step's output
+inline, or a reference to its S3 artifact when the output is over the offload threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from sutram import expressions, faults
+from sutram.artifacts import ArtifactStore
+from sutram.checkpoints import AlreadyRecorded, CheckpointStore, StepKey
+from sutram.definition import LlmStep, Step, ToolStep
+from sutram.errors import InvalidStepInput, StepFailed
+from sutram.models import ModelProvider, ModelRequest
+from sutram.tools import ToolContext, get_tool
+
+
+class RunRef(BaseModel):
+    tenant: str
+    run_id: str
+    workflow: str
+
+
+class StepEvent(BaseModel):
+    """The task payload the compiled state machine sends to the step Lambda."""
+
+    run: RunRef
+    step: Step
+    # The state roots the step's input mapping reads: {"input": ..., "steps": {"<id>": ...}}.
+    sources: dict[str, Any] = {}
+
+    @property
+    def roots(self) -> dict[str, Any]:
+        roots = {f"steps.{step_id}": value for step_id, value in self.sources.get("steps", {}).items()}
+        if "input" in self.sources:
+            roots["input"] = self.sources["input"]
+        return roots
+
+
+@dataclass
+class StepRuntime:
+    checkpoints: CheckpointStore
+    artifacts: ArtifactStore
+    providers: Any  # callable: provider name -> ModelProvider
+    default_provider: str
+    default_model_id: str
+    lease_margin_seconds: int
+    faults: str = ""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    value: Any
+    usage: dict[str, Any] | None = None
+
+
+def run_step(event: StepEvent, runtime: StepRuntime) -> Any:
+    step, run = event.step, event.run
+    key = StepKey(run.tenant, run.run_id, step.id)
+    at_most_once = isinstance(step, ToolStep) and get_tool(step.tool).delivery == "at_most_once"
+    claim = runtime.checkpoints.claim(
+        key,
+        step_type=step.type,
+        lease_seconds=step.timeout_seconds + runtime.lease_margin_seconds,
+        at_most_once=at_most_once,
+    )
+    if isinstance(claim, AlreadyRecorded):
+        return claim.output
+    try:
+        faults.crash_if_injected(runtime.faults, step.id, "before_call", claim.attempt)
+        args = _resolve_input(event, runtime.artifacts)
+        if isinstance(step, LlmStep):
+            result = _call_model(step, args, runtime)
+        else:
+            result = _call_tool(step, args, key, claim.attempt)
+        output = runtime.artifacts.offload_if_large(run.tenant, result.value)
+        runtime.checkpoints.complete(key, claim.attempt, output, result.usage)
+    except Exception as exc:
+        runtime.checkpoints.release(key, claim.attempt, f"{type(exc).__name__}: {exc}")
+        raise
+    point = "after_model_call" if isinstance(step, LlmStep) else "after_tool_call"
+    faults.crash_if_injected(runtime.faults, step.id, point, claim.attempt)
+    return output
+
+
+def _resolve_input(event: StepEvent, artifacts: ArtifactStore) -> dict[str, Any]:
+    try:
+        return expressions.evaluate(event.step.input, event.roots, lambda v: artifacts.load(event.run.tenant, v))
+    except expressions.ExpressionError as exc:
+        raise InvalidStepInput(f"step {event.step.id!r} input: {exc}") from None
+
+
+def _call_model(step: LlmStep, args: dict[str, Any], runtime: StepRuntime) -> StepResult:
+    provider_name = step.model.provider or runtime.default_provider
+    provider: ModelProvider = runtime.providers(provider_name)
+    request = ModelRequest(
+        model_id=step.model.model_id or runtime.default_model_id,
+        system=step.render(step.system, args) if step.system else None,
+        prompt=step.render(step.prompt, args),
+        max_tokens=step.model.max_tokens,
+        temperature=step.model.temperature,
+        json_output=step.output == "json",
+    )
+    started = time.perf_counter()
+    response = provider.complete(request)
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    value: Any = response.text
+    if step.output == "json":
+        try:
+            value = json.loads(response.text)
+        except json.JSONDecodeError as exc:
+            raise StepFailed(f"step {step.id!r}: the model did not return JSON ({exc})") from None
+    usage = {
+        "provider": provider_name, "model_id": response.model_id, "latency_ms": latency_ms,
+        **response.usage.model_dump(),
+    }
+    return StepResult(value, usage)
+
+
+def _call_tool(step: ToolStep, args: dict[str, Any], key: StepKey, attempt: int) -> StepResult:
+    context = ToolContext(tenant=key.tenant, run_id=key.run_id, step_path=key.path, attempt=attempt)
+    return StepResult(get_tool(step.tool).run(args, context))

@@ -1,0 +1,1 @@
+"""CDK constructs: the stack composes them; each file owns one capability."""
