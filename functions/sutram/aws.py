@@ -9,7 +9,9 @@ import boto3
 
 from sutram.artifacts import ArtifactStore
 from sutram.checkpoints import CheckpointStore
+from sutram.models import get_provider
 from sutram.settings import get_settings
+from sutram.steps import StepRuntime
 
 RETENTION_SECONDS = 90 * 24 * 3600  # run and step items expire (DynamoDB TTL) after 90 days
 
@@ -35,7 +37,21 @@ def artifact_store() -> ArtifactStore:
     return ArtifactStore(client("s3"), settings.bucket_name, settings.offload_threshold_bytes)
 
 
+@cache
+def step_runtime() -> StepRuntime:
+    settings = get_settings()
+    return StepRuntime(
+        checkpoints=checkpoint_store(),
+        artifacts=artifact_store(),
+        providers=cache(get_provider),
+        default_provider=settings.default_model_provider,
+        default_model_id=settings.default_model_id,
+        lease_margin_seconds=settings.lease_margin_seconds,
+        faults=settings.faults,
+    )
+
+
 def reset() -> None:
     """Forget cached clients and settings (tests, and the local cloud after reconfiguring)."""
-    for cached in (client, table, checkpoint_store, artifact_store, get_settings):
+    for cached in (client, table, checkpoint_store, artifact_store, step_runtime, get_settings):
         cached.cache_clear()

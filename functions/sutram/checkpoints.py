@@ -101,12 +101,12 @@ class CheckpointStore:
 
     def complete(self, key: StepKey, attempt: int, output: Any, usage: dict[str, Any] | None) -> None:
         now = _now()
-        names = {"#status": "status"}
+        names = {"#status": "status", "#output": "output"}
         values: dict[str, Any] = {
             ":succeeded": SUCCEEDED, ":running": RUNNING, ":attempt": attempt,
             ":output": json.dumps(output, separators=(",", ":")), ":now": _decimal_seconds(now),
         }
-        expression = "SET #status = :succeeded, output = :output, finished_at = :now"
+        expression = "SET #status = :succeeded, #output = :output, finished_at = :now"
         if usage is not None:
             expression += ", #usage = :usage"
             names["#usage"] = "usage"

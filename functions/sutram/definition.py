@@ -136,6 +136,8 @@ def _describe(error: dict[str, Any], raw: Any) -> str:
         where = f"step {step_id!r} (steps[{index}])" if step_id else f"steps[{index}]"
         # Drop the discriminator tag pydantic inserts ("llm"/"tool") from the field path.
         location = location[3:] if len(location) > 2 and location[2] in ("llm", "tool") else location[2:]
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        location = [*location, "type"]
     field = ".".join(str(part) for part in location)
     parts = [part for part in (where, f"field {field!r}" if field else "") if part]
     message = error["msg"].removeprefix("Value error, ")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
+from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -26,6 +29,15 @@ class Settings(BaseModel):
     # Resilience drills: "step@point[,step@point]", see sutram.faults.
     faults: str = Field("", alias="SUTRAM_FAULTS")
     state_machine_prefix: str = Field("", alias="SUTRAM_STATE_MACHINE_PREFIX")
+    # JSON object: workflow name -> ARN of the state machine that runs it (set by the stack).
+    state_machines: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_STATE_MACHINES")
+    # Where the workflow definitions (<name>.yaml) are bundled; read to validate run input.
+    workflows_dir: Path = Field(Path("workflows"), alias="SUTRAM_WORKFLOWS_DIR")
+
+    @field_validator("state_machines", mode="before")
+    @classmethod
+    def _parse_json_map(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @property
     def http_allowed_hosts(self) -> frozenset[str]:

@@ -1,0 +1,264 @@
+"""The local cloud: moto in-process, provisioned from the template CDK synthesized.
+
+    LocalCloud(template).start()
+      ├─ DynamoDB tables, S3 buckets, Cognito user pools   created from the template's properties
+      ├─ Lambda functions                                  created in moto; invocations run the
+      │                                                    real handlers in this process
+      └─ Step Functions state machines                     created from the synthesized ASL and
+                                                           executed by moto's ASL interpreter
+
+The step code is the code that runs in Lambda, talking to AWS through boto3; only the endpoint
+(moto) and a few settings differ. The one moto internal used is the Lambda backend's `invoke`,
+replaced on the backend instance so Step Functions' Lambda tasks reach the handlers in-process;
+tests/integration/test_local_cloud.py fails loudly if that seam moves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import threading
+import traceback
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import lambda_simple_backends
+
+from localcloud.lambda_context import LambdaContext
+from localcloud.template import resolve, resources_of_type
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+# Settings that differ locally: no X-Ray daemon, no CloudWatch agent, quiet logs.
+LOCAL_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass
+class LocalFunction:
+    name: str
+    handler_path: str  # module.attribute, as in the template's Handler property
+    environment: dict[str, str]
+    timeout_seconds: int
+    _handler: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
+
+    @property
+    def handler(self) -> Callable[[Any, Any], Any]:
+        if self._handler is None:
+            module, attribute = self.handler_path.rsplit(".", 1)
+            self._handler = getattr(importlib.import_module(module), attribute)
+        return self._handler
+
+
+class LocalCloud:
+    def __init__(self, template: dict[str, Any], *, environment: dict[str, str] | None = None) -> None:
+        self.template = template
+        self.environment_overrides = environment or {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.state_machines: dict[str, str] = {}  # state machine name -> ARN
+        self.invocations: Counter[str] = Counter()
+        self._physical: dict[str, str] = {}
+        self._arns: dict[str, str] = {}
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        os.environ.update(LOCAL_ENV)
+        self._mock.start()
+        boto3.client("iam").create_role(RoleName="sutram-local", AssumeRolePolicyDocument="{}")
+        self._create_tables()
+        self._create_buckets()
+        self._create_user_pools()
+        self._create_functions()
+        self._create_state_machines()
+        self._install_invoke_seam()
+        self._configure_process_environment()
+        return self
+
+    def stop(self) -> None:
+        self._mock.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # invoking --------------------------------------------------------------------------------
+
+    def invoke(self, function_name: str, event: Any) -> tuple[Any, str | None]:
+        """Run a function's handler as Lambda would: (payload, function error or None)."""
+        function = self.functions[function_name.rsplit(":", 1)[-1]]
+        with self._lock:
+            self.invocations[function.name] += 1
+        context = LambdaContext(function.name, function.timeout_seconds, self._arns[function.name])
+        try:
+            return function.handler(event, context), None
+        except SystemExit as exc:  # the runtime process exited: Lambda reports Runtime.ExitError
+            return {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {context.aws_request_id} "
+                    f"Error: Runtime exited with error: {exc}"}, "Unhandled"
+        except Exception as exc:
+            return {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            }, "Unhandled"
+
+    def function_named(self, handler_path: str) -> LocalFunction:
+        return next(f for f in self.functions.values() if f.handler_path == handler_path)
+
+    def _install_invoke_seam(self) -> None:
+        backend = lambda_simple_backends[ACCOUNT][REGION]
+
+        def invoke(function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+            payload, error = self.invoke(function_name, json.loads(body or b"{}"))
+            if error:
+                response_headers["x-amz-function-error"] = error
+            return json.dumps(payload).encode()
+
+        backend.invoke = invoke  # type: ignore[method-assign]
+
+    # provisioning ----------------------------------------------------------------------------
+
+    def _resolve(self, value: Any) -> Any:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "sutram-local"}
+        return resolve(value, self._ref, self._get_att, pseudo)
+
+    def _ref(self, logical_id: str) -> str:
+        return self._physical.get(logical_id, f"local-{logical_id}")
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        if attribute == "Arn":
+            return self._arns.get(logical_id, f"arn:aws:local:{REGION}:{ACCOUNT}:{logical_id}")
+        return self._physical.get(logical_id, f"local-{logical_id}")
+
+    def _create_tables(self) -> None:
+        client = boto3.client("dynamodb")
+        for logical_id, resource in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
+            props = self._resolve(resource["Properties"])
+            name = props.get("TableName", f"sutram-{logical_id}")
+            indexes = [
+                {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                for index in props.get("GlobalSecondaryIndexes", [])
+            ]
+            client.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+            )
+            if ttl := props.get("TimeToLiveSpecification"):
+                client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+            self._physical[logical_id] = name
+            self._arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
+    def _create_buckets(self) -> None:
+        client = boto3.client("s3")
+        for logical_id, resource in resources_of_type(self.template, "AWS::S3::Bucket").items():
+            props = self._resolve(resource.get("Properties", {}))
+            name = props.get("BucketName", f"sutram-{logical_id.lower()}")
+            client.create_bucket(Bucket=name)
+            self._physical[logical_id] = name
+            self._arns[logical_id] = f"arn:aws:s3:::{name}"
+
+    def _create_user_pools(self) -> None:
+        client = boto3.client("cognito-idp")
+        for logical_id, resource in resources_of_type(self.template, "AWS::Cognito::UserPool").items():
+            props = resource.get("Properties", {})
+            pool = client.create_user_pool(
+                PoolName=props.get("UserPoolName", logical_id),
+                Schema=[{key: value for key, value in attribute.items() if key in
+                         ("Name", "AttributeDataType", "Mutable", "Required")}
+                        for attribute in props.get("Schema", [])],
+            )["UserPool"]
+            self._physical[logical_id] = pool["Id"]
+            self._arns[logical_id] = pool["Arn"]
+        for logical_id, resource in resources_of_type(self.template, "AWS::Cognito::UserPoolClient").items():
+            props = self._resolve(resource["Properties"])
+            app_client = client.create_user_pool_client(
+                UserPoolId=props["UserPoolId"],
+                ClientName=props.get("ClientName", logical_id),
+                ExplicitAuthFlows=props.get("ExplicitAuthFlows", ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
+            )["UserPoolClient"]
+            self._physical[logical_id] = app_client["ClientId"]
+
+    def _create_functions(self) -> None:
+        # Names first: function environments may refer to each other and to state machines.
+        function_resources = resources_of_type(self.template, "AWS::Lambda::Function")
+        for logical_id in function_resources:
+            self._physical[logical_id] = logical_id
+            self._arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+        for logical_id, resource in resources_of_type(self.template, "AWS::StepFunctions::StateMachine").items():
+            name = resource["Properties"].get("StateMachineName", logical_id)
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+            self._physical[logical_id] = arn  # Ref of a state machine is its ARN
+            self._arns[logical_id] = arn
+        client = boto3.client("lambda")
+        placeholder = _empty_zip()
+        for logical_id, resource in function_resources.items():
+            props = resource["Properties"]
+            handler = props.get("Handler")
+            if not handler or not handler.startswith("sutram."):
+                continue  # CDK's own helper functions (log retention, custom resources)
+            environment = self._resolve(props.get("Environment", {}).get("Variables", {}))
+            client.create_function(
+                FunctionName=logical_id, Runtime=props.get("Runtime", "python3.13"), Role=LOCAL_ROLE,
+                Handler=handler, Code={"ZipFile": placeholder}, Timeout=props.get("Timeout", 3),
+                Environment={"Variables": environment},
+            )
+            self.functions[logical_id] = LocalFunction(
+                name=logical_id,
+                handler_path=handler,
+                environment={key: str(value) for key, value in environment.items()},
+                timeout_seconds=props.get("Timeout", 3),
+            )
+
+    def _create_state_machines(self) -> None:
+        client = boto3.client("stepfunctions")
+        for logical_id, resource in resources_of_type(self.template, "AWS::StepFunctions::StateMachine").items():
+            props = resource["Properties"]
+            definition = self._resolve(props["DefinitionString"])
+            name = props.get("StateMachineName", logical_id)
+            client.create_state_machine(
+                name=name, definition=definition, roleArn=LOCAL_ROLE, type=props.get("StateMachineType", "STANDARD")
+            )
+            self.state_machines[name] = self._arns[logical_id]
+
+    def _configure_process_environment(self) -> None:
+        # All handlers share this process, and their variables agree (same table, same bucket).
+        for function in self.functions.values():
+            os.environ.update(function.environment)
+        os.environ.update(self.environment_overrides)
+        from sutram import aws
+
+        aws.reset()
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "")
+    return buffer.getvalue()

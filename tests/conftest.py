@@ -1,0 +1,41 @@
+"""Session-wide fixtures: one CDK synth and one local cloud for the whole test run.
+
+The template is synthesized once from the repository's workflows plus the test workflows in
+tests/workflows/, with the offline scripted model as the deployment default. Infra tests assert
+on it; integration and end-to-end tests run it on the local cloud.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LOCAL_CONTEXT = {"sutram:modelProvider": "scripted", "sutram:modelId": "sutram.scripted-v1"}
+
+
+@pytest.fixture(scope="session")
+def workflows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("workflows")
+    for source in [*(REPO / "workflows").glob("*.yaml"), *(REPO / "tests" / "workflows").glob("*.yaml")]:
+        shutil.copy(source, directory / source.name)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def template(workflows_dir: Path) -> dict[str, Any]:
+    from infra.synth import synth_template
+
+    return synth_template(workflows_dir, bundle=False, context=LOCAL_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def local_cloud(template: dict[str, Any], workflows_dir: Path) -> Iterator[Any]:
+    from localcloud.cloud import LocalCloud
+
+    with LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows_dir)}) as cloud:
+        yield cloud

@@ -1,0 +1,46 @@
+"""Unit-tier fixtures: a moto DynamoDB table and S3 bucket shaped like the deployed ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sutram import aws
+
+TABLE = "sutram-unit"
+BUCKET = "sutram-unit-artifacts"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "unit", "AWS_SECRET_ACCESS_KEY": "unit",
+        "SUTRAM_TABLE": TABLE, "SUTRAM_BUCKET": BUCKET, "SUTRAM_OFFLOAD_THRESHOLD_BYTES": "1024",
+        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    aws.reset()
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")],
+            GlobalSecondaryIndexes=[{
+                "IndexName": "gsi1",
+                "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield
+    aws.reset()
+
+
+@pytest.fixture
+def table(aws_env: None) -> Any:
+    return aws.table()

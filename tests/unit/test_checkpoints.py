@@ -1,0 +1,86 @@
+"""The checkpoint protocol: a lease, one result, and no second spend."""
+
+from __future__ import annotations
+
+import pytest
+
+from sutram import checkpoints
+from sutram.checkpoints import AlreadyRecorded, CheckpointStore, Claimed, StepKey
+from sutram.errors import OutcomeUnknown, StepInProgress, TransientStepError
+
+KEY = StepKey("acme", "run-1", "summarise")
+
+
+@pytest.fixture
+def store(table) -> CheckpointStore:
+    return CheckpointStore(table, retention_seconds=3600)
+
+
+def claim(store: CheckpointStore, *, lease: int = 60, at_most_once: bool = False):
+    return store.claim(KEY, step_type="llm", lease_seconds=lease, at_most_once=at_most_once)
+
+
+def test_first_claim_takes_attempt_one(store):
+    assert claim(store) == Claimed(attempt=1)
+
+
+def test_a_recorded_result_is_returned_instead_of_a_new_claim(store):
+    store.complete(KEY, claim(store).attempt, {"summary": "done"}, usage=None)
+
+    assert claim(store) == AlreadyRecorded(output={"summary": "done"})
+
+
+def test_a_concurrent_duplicate_is_refused_while_the_lease_is_live(store):
+    claim(store)
+
+    with pytest.raises(StepInProgress, match="attempt 1 holds the lease"):
+        claim(store)
+
+
+def test_an_expired_lease_is_taken_over_by_the_next_attempt(store, monkeypatch):
+    claim(store, lease=10)
+    later = checkpoints._now() + 11
+    monkeypatch.setattr(checkpoints, "_now", lambda: later)
+
+    assert claim(store) == Claimed(attempt=2)
+
+
+def test_a_released_lease_can_be_claimed_at_once(store):
+    store.release(KEY, claim(store).attempt, "TransientStepError: throttled")
+
+    assert claim(store) == Claimed(attempt=2)
+
+
+def test_a_result_from_a_lost_lease_is_refused(store, monkeypatch):
+    first = claim(store, lease=10)
+    later = checkpoints._now() + 11
+    monkeypatch.setattr(checkpoints, "_now", lambda: later)
+    claim(store)  # attempt 2 takes over
+
+    with pytest.raises(TransientStepError, match="lease lost"):
+        store.complete(KEY, first.attempt, "stale", usage=None)
+
+
+def test_at_most_once_never_reclaims_an_attempt_without_an_outcome(store, monkeypatch):
+    claim(store, lease=10, at_most_once=True)
+    later = checkpoints._now() + 11
+    monkeypatch.setattr(checkpoints, "_now", lambda: later)
+
+    with pytest.raises(OutcomeUnknown, match="never recorded an outcome"):
+        claim(store, at_most_once=True)
+
+
+def test_at_most_once_may_retry_after_a_clean_failure(store):
+    store.release(KEY, claim(store, at_most_once=True).attempt, "StepFailed: refused")
+
+    assert claim(store, at_most_once=True) == Claimed(attempt=2)
+
+
+def test_usage_is_recorded_with_the_result(store, table):
+    usage = {"provider": "scripted", "model_id": "m", "input_tokens": 10, "output_tokens": 4, "cached_tokens": 2}
+    store.complete(KEY, claim(store).attempt, "text", usage=usage)
+
+    item = table.get_item(Key=KEY.item_key)["Item"]
+    assert item["status"] == "succeeded"
+    assert item["usage"] == usage
+    assert "lease_expires_at" not in item
