@@ -1,14 +1,38 @@
 """Names, sizes and timeouts shared by the constructs. Units are in the comments."""
 
+from aws_cdk.aws_logs import RetentionDays
+
+STACK_NAME = "Sutram"
 SERVICE_NAME = "sutram"
 METRICS_NAMESPACE = "Sutram"
 LAMBDA_RUNTIME_PYTHON = "python3.13"
+LAMBDA_ARCHITECTURE = "x86_64"
+LAMBDA_PIP_PLATFORM = "manylinux2014_x86_64"  # wheels that run on LAMBDA_ARCHITECTURE
 LAMBDA_MEMORY_MB = 512  # MB
 STEP_FUNCTION_TIMEOUT = 900  # seconds: the longest step timeout a definition may declare
 API_FUNCTION_TIMEOUT = 29  # seconds: API Gateway's integration limit
 FINISH_FUNCTION_TIMEOUT = 30  # seconds
 ARTIFACT_EXPIRY_DAYS = 90  # days: S3 lifecycle, matches the DynamoDB TTL of runs
-LOG_RETENTION_DAYS = 30  # days
+INCOMPLETE_UPLOAD_EXPIRY_DAYS = 1  # days
+LOG_RETENTION = RetentionDays.ONE_MONTH  # 30 days, for every log group
+
+# Lambda runtime packages the code asset leaves out (the Python runtime ships them).
+RUNTIME_PROVIDED_PACKAGES = ("boto3", "botocore", "s3transfer")
+
+# Single-table layout (see sutram.keys); the runs index name is sutram.keys.RUNS_INDEX.
+TABLE_PARTITION_KEY = "pk"
+TABLE_SORT_KEY = "sk"
+RUNS_INDEX_PARTITION_KEY = "gsi1pk"
+RUNS_INDEX_SORT_KEY = "gsi1sk"
+TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds
+ARTIFACTS_PREFIX = "tenants/"  # every tenant's artifacts live below it (sutram.artifacts.tenant_prefix)
+
+# API Gateway stage and its default method throttling.
+API_STAGE_NAME = "v1"
+API_THROTTLE_RATE = 50  # requests per second, steady state
+API_THROTTLE_BURST = 100  # requests
+TENANT_ATTRIBUTE = "tenant"  # Cognito custom attribute; tokens carry it as custom:tenant
+APPROVERS_GROUP = "approvers"  # Cognito group whose members may decide approvals
 
 # Environment variable names read by sutram.settings.
 ENV_TABLE = "SUTRAM_TABLE"
@@ -17,6 +41,16 @@ ENV_STATE_MACHINES = "SUTRAM_STATE_MACHINES"
 ENV_MODEL_PROVIDER = "SUTRAM_MODEL_PROVIDER"
 ENV_MODEL_ID = "SUTRAM_MODEL_ID"
 ENV_OFFLOAD_THRESHOLD = "SUTRAM_OFFLOAD_THRESHOLD_BYTES"
+ENV_WORKFLOWS_DIR = "SUTRAM_WORKFLOWS_DIR"
+LAMBDA_WORKFLOWS_DIR = "/var/task/workflows"  # where the code asset puts workflows/*.yaml
+
+# CDK context keys (cdk.json) and the values used when a key is absent.
+CONTEXT_MODEL_PROVIDER = "sutram:modelProvider"
+CONTEXT_MODEL_ID = "sutram:modelId"
+CONTEXT_OFFLOAD_THRESHOLD = "sutram:offloadThresholdBytes"
+DEFAULT_MODEL_PROVIDER = "bedrock"
+DEFAULT_MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
+DEFAULT_OFFLOAD_THRESHOLD = 8192  # bytes
 
 # Logical ids the local cloud looks up in the synthesized template.
 STEP_FUNCTION_ID = "StepFunction"

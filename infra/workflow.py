@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -22,7 +22,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra import constants
-from sutram.definition import Step, WorkflowDefinition
+from sutram.definition import RetryPolicy, Step, WorkflowDefinition
 
 RUN_PATH = "$.run"
 RESULT_ROOT = "$.steps"
@@ -63,19 +63,32 @@ class WorkflowStateMachine(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.definition = definition
-        failed = self._finish_task("RecordFailure", finish_function, {
-            "run.$": RUN_PATH, "status": "FAILED", "error.$": ERROR_PATH,
-        }).next(sfn.Fail(self, "Failed", error="Sutram.StepFailed", cause="A step failed; see the run's steps"))
+        failed = self._finish_task(
+            "RecordFailure",
+            finish_function,
+            {
+                "run.$": RUN_PATH,
+                "status": "FAILED",
+                "error.$": ERROR_PATH,
+            },
+        ).next(sfn.Fail(self, "Failed", error="Sutram.StepFailed", cause="A step failed; see the run's steps"))
         last = definition.steps[-1].id
-        succeeded = self._finish_task("RecordSuccess", finish_function, {
-            "run.$": RUN_PATH, "status": "SUCCEEDED", "output.$": f"{RESULT_ROOT}.{last}",
-        })
+        succeeded = self._finish_task(
+            "RecordSuccess",
+            finish_function,
+            {
+                "run.$": RUN_PATH,
+                "status": "SUCCEEDED",
+                "output.$": f"{RESULT_ROOT}.{last}",
+            },
+        )
 
         kept = definition.outputs_read_later()
         chain: sfn.IChainable | None = None
         for step in definition.steps:
             task = tasks.LambdaInvoke(
-                self, step.id,
+                self,
+                step.id,
                 state_name=step.id,
                 lambda_function=step_function,
                 payload=sfn.TaskInput.from_object(step_payload(definition, step)),
@@ -84,29 +97,23 @@ class WorkflowStateMachine(Construct):
                 result_path=f"{RESULT_ROOT}.{step.id}" if step.id in kept else sfn.JsonPath.DISCARD,
                 task_timeout=sfn.Timeout.duration(Duration.seconds(step.timeout_seconds)),
             )
-            policy = step.retry
-            if policy.max_attempts > 0:
-                task.add_retry(
-                    errors=policy.errors,
-                    interval=Duration.seconds(policy.interval_seconds),
-                    max_attempts=policy.max_attempts,
-                    backoff_rate=policy.backoff_rate,
-                    max_delay=Duration.seconds(policy.max_delay_seconds) if policy.max_delay_seconds else None,
-                    jitter_strategy=sfn.JitterType.FULL if policy.jitter == "full" else sfn.JitterType.NONE,
-                )
+            _add_retry(task, step.retry)
             task.add_catch(failed, errors=["States.ALL"], result_path=ERROR_PATH)
             chain = task if chain is None else chain.next(task)  # type: ignore[attr-defined]
         assert chain is not None
         chain = chain.next(succeeded)  # type: ignore[attr-defined]
 
         log_group = logs.LogGroup(
-            self, "Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
+            self,
+            "Logs",
+            retention=constants.LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.state_machine = sfn.StateMachine(
-            self, "StateMachine",
-            state_machine_name=f"{constants.SERVICE_NAME}-{definition.name}",
+            self,
+            "StateMachine",
+            # Prefixed with the stack's name so that two stacks can share an account and region.
+            state_machine_name=f"{Stack.of(self).stack_name}-{definition.name}",
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(chain),
             comment=definition.description or f"Sutram workflow {definition.name}",
@@ -116,10 +123,27 @@ class WorkflowStateMachine(Construct):
 
     def _finish_task(self, name: str, function: lambda_.IFunction, payload: dict[str, Any]) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
-            self, name,
+            self,
+            name,
             lambda_function=function,
             payload=sfn.TaskInput.from_object(payload),
             payload_response_only=True,
+            retry_on_service_exceptions=False,
             result_path=sfn.JsonPath.DISCARD,
         )
+        # The default policy covers Lambda throttling and crashes, which the service-exception
+        # default does not: a run whose end is never recorded would stay RUNNING for ever.
+        _add_retry(task, RetryPolicy())
         return task
+
+
+def _add_retry(task: tasks.LambdaInvoke, policy: RetryPolicy) -> None:
+    if policy.max_attempts > 0:
+        task.add_retry(
+            errors=policy.errors,
+            interval=Duration.seconds(policy.interval_seconds),
+            max_attempts=policy.max_attempts,
+            backoff_rate=policy.backoff_rate,
+            max_delay=Duration.seconds(policy.max_delay_seconds) if policy.max_delay_seconds else None,
+            jitter_strategy=sfn.JitterType.FULL if policy.jitter == "full" else sfn.JitterType.NONE,
+        )

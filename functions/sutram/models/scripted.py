@@ -15,7 +15,7 @@ from collections import Counter
 from sutram.models import ModelRequest, ModelResponse, Usage
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_NAME = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b")
+_NAME = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)*)\b")
 _COMMON = {"The", "A", "An", "This", "That", "In", "On", "It", "We", "Our", "Summarise",
            "Extract", "Return", "List", "Text", "Document", "For", "And", "Of", "To"}
 
@@ -32,7 +32,15 @@ def _summary(prompt: str, max_tokens: int) -> str:
 
 
 def _entities(prompt: str) -> str:
-    names = Counter(n for n in _NAME.findall(prompt) if n.split()[0] not in _COMMON)
+    names: Counter[str] = Counter()
+    for match in _NAME.finditer(prompt):
+        name = match.group(1)
+        before = prompt[: match.start()].rstrip()
+        sentence_start = not before or before[-1] in ".!?:#\n\""
+        # A lone capitalised word opening a sentence is usually not a name.
+        if name.split()[0] in _COMMON or (sentence_start and " " not in name):
+            continue
+        names[name] += 1
     ranked = [{"name": name, "mentions": count} for name, count in names.most_common(10)]
     return json.dumps({"entities": ranked})
 

@@ -1,0 +1,46 @@
+# The targets are what the README tells people to type.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install demo serve test test-fast lint synth deploy bench clean
+
+install: $(STAMP)  ## Python virtualenv with pinned dependencies, and the CDK CLI
+
+$(STAMP): pyproject.toml package.json package-lock.json
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	npm ci --silent --no-audit --no-fund
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: install  ## Run the document-analysis workflow on the local cloud, with a crash after an LLM call
+	$(BIN)/python -m localcloud demo
+
+serve: install  ## Start the local cloud and serve the API on 127.0.0.1:8765
+	$(BIN)/python -m localcloud serve
+
+test: install  ## The whole suite: unit, integration, infra, end-to-end (slow tests included)
+	$(BIN)/python -m pytest
+
+test-fast: install  ## Everything but the slow tests
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions/sutram infra localcloud cli
+
+synth: install  ## CloudFormation template with bundled Lambda code, checked by cfn-lint
+	npx cdk synth --quiet
+	$(BIN)/cfn-lint cdk.out/*.template.json
+
+deploy: install
+	npx cdk deploy
+
+bench: install  ## Per-step AWS calls, bytes, transitions and time, on the local cloud
+	$(BIN)/python -m benchmarks.steps
+
+clean:
+	rm -rf cdk.out .build .pytest_cache

@@ -1,0 +1,113 @@
+"""Request and response models of the HTTP API. The OpenAPI document is generated from these.
+
+Models only grow by adding optional fields: clients built against an older shape keep working.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+StepStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+
+
+class StartRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(
+        default_factory=dict, description="The run's input, checked against the workflow's input_schema."
+    )
+
+
+class ArtifactLink(BaseModel):
+    """A value too large to travel inline: download it from `url` (a presigned S3 URL)."""
+
+    key: str
+    bytes: int
+    url: str
+
+
+class RunError(BaseModel):
+    error: str = Field(description="The error name, e.g. the failing step's exception class.")
+    cause: str | None = Field(None, description="A human-readable explanation.")
+
+
+class RunLinks(BaseModel):
+    """Paths relative to the API's base URL (which includes the stage, e.g. `/v1`)."""
+
+    run: str
+    steps: str
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    workflow: str
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    error: RunError | None = None
+    links: RunLinks
+
+
+class UsageTotals(BaseModel):
+    """Model usage summed over the run's steps, from the providers' own usage fields."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    model_calls: int = 0
+
+
+class RunDetail(RunSummary):
+    input: Any = Field(None, description="The run's input, when it is small enough to travel inline.")
+    input_artifact: ArtifactLink | None = None
+    output: Any = Field(None, description="The last step's output, inline, once the run has succeeded.")
+    output_artifact: ArtifactLink | None = None
+    usage: UsageTotals
+    steps_completed: int
+
+
+class RunPage(BaseModel):
+    runs: list[RunSummary]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last.")
+
+
+class StepUsage(BaseModel):
+    provider: str | None = None
+    model_id: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    latency_ms: int | None = None
+
+
+class StepView(BaseModel):
+    id: str = Field(description="The step's path: its id, plus loop turn or map index where it has one.")
+    type: str | None = None
+    status: StepStatus
+    attempts: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    usage: StepUsage | None = None
+    output: Any = None
+    output_artifact: ArtifactLink | None = None
+    error: str | None = None
+
+
+class StepList(BaseModel):
+    steps: list[StepView]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. run_not_found, invalid_request.")
+    message: str
+    field: str | None = Field(None, description="The offending field, e.g. input.document.title or limit.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

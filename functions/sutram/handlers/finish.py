@@ -1,0 +1,24 @@
+"""Lambda handler for the state machine's RecordSuccess and RecordFailure tasks: record how a run ended."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sutram import runs
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    finish = runs.FinishEvent.model_validate(event)
+    logger.append_keys(tenant=finish.run.tenant, run_id=finish.run.run_id, status=finish.status)
+    runs.finish_run(runs.backend(), finish)
+    return {"run_id": finish.run.run_id, "status": finish.status}

@@ -1,0 +1,135 @@
+"""The Lambda code asset shared by every function, bundled on this machine without Docker.
+
+The bundled asset holds the `sutram` package, the workflow definitions (`workflows/*.yaml`) and
+the runtime dependencies pinned in pyproject.toml, installed as manylinux wheels for the Lambda
+runtime. Installed dependencies are cached in `.build/deps-<hash of the pins>`, and the asset hash
+is computed from the pins and the sources, so an unchanged asset is neither rebuilt nor uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+from infra import constants
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+PACKAGE_DIR = FUNCTIONS_DIR / "sutram"
+BUILD_DIR = REPO_ROOT / ".build"
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def runtime_pins(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """The [project].dependencies the Lambda runtime does not already provide."""
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return sorted(pin for pin in dependencies if _distribution(pin) not in constants.RUNTIME_PROVIDED_PACKAGES)
+
+
+def _distribution(requirement: str) -> str:
+    match = _PACKAGE_NAME.match(requirement.strip())
+    if match is None:
+        raise ValueError(f"pyproject.toml: cannot read a package name from dependency {requirement!r}")
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
+def _python_version() -> str:
+    return constants.LAMBDA_RUNTIME_PYTHON.removeprefix("python")
+
+
+def _deps_digest(pins: list[str]) -> str:
+    target = {"pins": pins, "platform": constants.LAMBDA_PIP_PLATFORM, "python": _python_version()}
+    return hashlib.sha256(json.dumps(target, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def installed_dependencies(pins: list[str]) -> Path:
+    """A directory holding `pins` installed for the Lambda runtime; built once per set of pins."""
+    target = BUILD_DIR / f"deps-{_deps_digest(pins)}"
+    if target.is_dir():
+        return target
+    BUILD_DIR.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="installing-"))
+    try:
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+            "--platform", constants.LAMBDA_PIP_PLATFORM, "--implementation", "cp",
+            "--python-version", _python_version(), "--only-binary=:all:", "--target", str(staging), *pins,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"installing the Lambda dependencies failed:\n{result.stdout}{result.stderr}")
+        # Transitive dependencies (aws-xray-sdk needs botocore) would shadow the runtime's own copy;
+        # bin/ holds console scripts pointing at this machine's Python.
+        for name in constants.RUNTIME_PROVIDED_PACKAGES:
+            for path in [*staging.glob(name), *staging.glob(f"{name}-*.dist-info")]:
+                shutil.rmtree(path)
+        shutil.rmtree(staging / "bin", ignore_errors=True)
+        try:
+            staging.rename(target)  # atomic: a concurrent or interrupted synth never sees a partial cache
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _tree_digest(files: list[Path], root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def asset_hash(workflows_dir: Path, pins: list[str]) -> str:
+    """Changes whenever the pins, the package sources or the workflow definitions change."""
+    package = [p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    parts = [_tree_digest(package, FUNCTIONS_DIR), _tree_digest(list(workflows_dir.glob("*.yaml")), workflows_dir)]
+    return hashlib.sha256(json.dumps([*parts, _deps_digest(pins)]).encode()).hexdigest()
+
+
+@jsii.implements(ILocalBundling)
+class LocalBundling:
+    """Assembles the asset directory with files copied from this machine (CDK's local hook)."""
+
+    def __init__(self, workflows_dir: Path, pins: list[str]) -> None:
+        self._workflows_dir = workflows_dir
+        self._pins = pins
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        output = Path(output_dir)
+        shutil.copytree(installed_dependencies(self._pins), output, dirs_exist_ok=True)
+        shutil.copytree(PACKAGE_DIR, output / PACKAGE_DIR.name, ignore=_IGNORED)
+        workflows = output / Path(constants.LAMBDA_WORKFLOWS_DIR).name
+        workflows.mkdir()
+        for definition in sorted(self._workflows_dir.glob("*.yaml")):
+            shutil.copy2(definition, workflows / definition.name)
+        return True
+
+
+def lambda_code(workflows_dir: Path, *, bundle: bool) -> lambda_.Code:
+    """The code asset of every function; unbundled, it is just `functions/` (fast, for tests)."""
+    if not bundle:
+        return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc"])
+    pins = runtime_pins()
+    return lambda_.Code.from_asset(
+        str(FUNCTIONS_DIR),
+        asset_hash=asset_hash(workflows_dir, pins),
+        bundling=BundlingOptions(
+            # Required by the API but never pulled: local bundling always succeeds.
+            image=DockerImage.from_registry("unused"),
+            local=LocalBundling(workflows_dir, pins),
+        ),
+    )

@@ -1,0 +1,133 @@
+"""The three Lambda functions (step, finish, api): one code asset, one configuration, least privilege.
+
+The deployment's model defaults and offload threshold come from CDK context (cdk.json):
+`sutram:modelProvider`, `sutram:modelId` and `sutram:offloadThresholdBytes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct, Node
+from pydantic import ValidationError
+
+from infra import constants
+from sutram.definition import ModelSpec
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Deployment-wide defaults every function receives through its environment."""
+
+    model_provider: str
+    model_id: str
+    offload_threshold_bytes: int
+
+    @classmethod
+    def from_context(cls, node: Node) -> RuntimeConfig:
+        def context(key: str, default: Any) -> Any:
+            value = node.try_get_context(key)
+            return default if value is None else value
+
+        provider = context(constants.CONTEXT_MODEL_PROVIDER, constants.DEFAULT_MODEL_PROVIDER)
+        model_id = context(constants.CONTEXT_MODEL_ID, constants.DEFAULT_MODEL_ID)
+        threshold = context(constants.CONTEXT_OFFLOAD_THRESHOLD, constants.DEFAULT_OFFLOAD_THRESHOLD)
+        try:
+            ModelSpec(provider=provider, model_id=model_id)
+            return cls(provider, model_id, int(threshold))
+        except (ValidationError, ValueError) as exc:
+            raise ValueError(
+                f"CDK context {constants.CONTEXT_MODEL_PROVIDER}={provider!r}, {constants.CONTEXT_MODEL_ID}="
+                f"{model_id!r}, {constants.CONTEXT_OFFLOAD_THRESHOLD}={threshold!r} is invalid: {exc}"
+            ) from None
+
+
+class SutramFunctions(Construct):
+    """The step, finish and api functions, with stable logical ids (constants.*_FUNCTION_ID)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        table: dynamodb.ITable,
+        bucket: s3.IBucket,
+        config: RuntimeConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._code = code
+        self._environment = {
+            "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+            constants.ENV_TABLE: table.table_name,
+            constants.ENV_BUCKET: bucket.bucket_name,
+            constants.ENV_WORKFLOWS_DIR: constants.LAMBDA_WORKFLOWS_DIR,
+            constants.ENV_MODEL_PROVIDER: config.model_provider,
+            constants.ENV_MODEL_ID: config.model_id,
+            constants.ENV_OFFLOAD_THRESHOLD: str(config.offload_threshold_bytes),
+        }
+        self.step = self._build_function(
+            constants.STEP_FUNCTION_ID, "sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT
+        )
+        self.finish = self._build_function(
+            constants.FINISH_FUNCTION_ID, "sutram.handlers.finish.handler", constants.FINISH_FUNCTION_TIMEOUT
+        )
+        self.api = self._build_function(
+            constants.API_FUNCTION_ID, "sutram.handlers.api.handler", constants.API_FUNCTION_TIMEOUT
+        )
+
+        table.grant_read_write_data(self.step)
+        bucket.grant_read_write(self.step)
+        self.step.add_to_role_policy(self._model_invocation_statement())
+        table.grant_write_data(self.finish)
+        table.grant_read_write_data(self.api)
+        bucket.grant_read_write(self.api)
+
+    def let_api_run(self, state_machines: Mapping[str, sfn.IStateMachine]) -> None:
+        """Tell the api function which state machine runs each workflow, and let it start them."""
+        arns = {name: machine.state_machine_arn for name, machine in state_machines.items()}
+        self.api.add_environment(constants.ENV_STATE_MACHINES, Stack.of(self).to_json_string(arns))
+        for machine in state_machines.values():
+            machine.grant_start_execution(self.api)
+            machine.grant_execution(self.api, "states:DescribeExecution")
+
+    def _build_function(self, logical_id: str, handler: str, timeout_seconds: int) -> lambda_.Function:
+        function = lambda_.Function(
+            self,
+            logical_id,
+            runtime=lambda_.Runtime(constants.LAMBDA_RUNTIME_PYTHON, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.custom(constants.LAMBDA_ARCHITECTURE),
+            code=self._code,
+            handler=handler,
+            memory_size=constants.LAMBDA_MEMORY_MB,
+            timeout=Duration.seconds(timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=self._environment,
+            log_group=logs.LogGroup(
+                self, f"{logical_id}Logs", retention=constants.LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+            ),
+        )
+        cast(lambda_.CfnFunction, function.node.default_child).override_logical_id(logical_id)
+        return function
+
+    def _model_invocation_statement(self) -> iam.PolicyStatement:
+        stack = Stack.of(self)
+        # Converse is authorised as bedrock:InvokeModel. Cross-region inference profiles route a
+        # call to the foundation model in another region, hence the wildcard region.
+        return iam.PolicyStatement(
+            actions=["bedrock:InvokeModel"],
+            resources=[
+                f"arn:{stack.partition}:bedrock:*::foundation-model/*",
+                f"arn:{stack.partition}:bedrock:*:{stack.account}:inference-profile/*",
+            ],
+        )
