@@ -31,7 +31,7 @@ import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
 
-from localcloud.lambda_context import LambdaContext
+from localcloud.lambda_context import LocalLambdaContext
 from localcloud.template import resolve, resources_of_type
 
 ACCOUNT = "123456789012"
@@ -59,6 +59,7 @@ class LocalFunction:
     handler_path: str  # module.attribute, as in the template's Handler property
     environment: dict[str, str]
     timeout_seconds: int
+    arn: str
     _handler: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
 
     @property
@@ -112,7 +113,7 @@ class LocalCloud:
         function = self.functions[function_name.rsplit(":", 1)[-1]]
         with self._lock:
             self.invocations[function.name] += 1
-        context = LambdaContext(function.name, function.timeout_seconds, self._arns[function.name])
+        context = LocalLambdaContext(function_name=function.name, timeout_seconds=function.timeout_seconds)
         try:
             return function.handler(event, context), None
         except SystemExit as exc:  # the runtime process exited: Lambda reports Runtime.ExitError
@@ -127,6 +128,20 @@ class LocalCloud:
 
     def function_named(self, handler_path: str) -> LocalFunction:
         return next(f for f in self.functions.values() if f.handler_path == handler_path)
+
+    role_arn = LOCAL_ROLE
+
+    def add_function(
+        self, name: str, handler_path: str, environment: dict[str, str], timeout_seconds: int = 60
+    ) -> LocalFunction:
+        """Create a function that is not in the template (benchmarks, tests)."""
+        boto3.client("lambda").create_function(
+            FunctionName=name, Runtime="python3.13", Role=LOCAL_ROLE, Handler=handler_path,
+            Code={"ZipFile": _empty_zip()}, Timeout=timeout_seconds, Environment={"Variables": environment},
+        )
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.functions[name] = LocalFunction(name, handler_path, environment, timeout_seconds, arn)
+        return self.functions[name]
 
     def _install_invoke_seam(self) -> None:
         backend = lambda_simple_backends[ACCOUNT][REGION]
@@ -234,6 +249,7 @@ class LocalCloud:
                 handler_path=handler,
                 environment={key: str(value) for key, value in environment.items()},
                 timeout_seconds=props.get("Timeout", 3),
+                arn=self._arns[logical_id],
             )
 
     def _create_state_machines(self) -> None:

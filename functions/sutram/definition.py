@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sutram import expressions
 from sutram.errors import DEFAULT_RETRYABLE_ERRORS
+from sutram.tools import tool_names
 
 STEP_ID = r"^[a-z][a-z0-9_]{0,47}$"
 WORKFLOW_NAME = r"^[a-z][a-z0-9-]{0,47}$"
@@ -88,6 +89,14 @@ class LlmStep(_StepBase):
 class ToolStep(_StepBase):
     type: Literal["tool"]
     tool: str = Field(min_length=1)
+
+    @field_validator("tool")
+    @classmethod
+    def _tool_is_registered(cls, name: str) -> str:
+        known = tool_names()
+        if name not in known:
+            raise ValueError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(known))}")
+        return name
 
 
 Step = Annotated[LlmStep | ToolStep, Field(discriminator="type")]

@@ -86,3 +86,10 @@ def test_invalid_yaml_is_reported_with_the_file(tmp_path):
     path = write(tmp_path, "name: [flow\n")
     with pytest.raises(DefinitionError, match=f"{path}: not valid YAML"):
         load_definition(path)
+
+
+def test_an_unknown_tool_is_named_with_the_registered_ones(tmp_path):
+    path = write(tmp_path, "name: flow\nsteps:\n  - {id: fetch, type: tool, tool: teleport}\n")
+    with pytest.raises(DefinitionError, match=r"step 'fetch' \(steps\[0\]\), field 'tool': unknown tool 'teleport'; "
+                       r"registered tools: .*extract_text"):
+        load_definition(path)

@@ -1,0 +1,1 @@
+"""Benchmarks that print exact counts (AWS requests, bytes, transitions) and median times."""

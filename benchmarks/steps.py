@@ -1,0 +1,235 @@
+"""Per-step cost of Sutram's checkpointed steps on the local cloud.
+
+    python -m benchmarks.steps [--steps 10 100] [--runs 3]
+
+For a sequential workflow of N trivial tool steps (each reads the previous step's output), it
+prints per step: DynamoDB write requests (split into step and run items), bytes sent to DynamoDB
+in write requests and to S3, Lambda invocations, Step Functions state transitions (StateEntered
+events in the execution history), and the median wall time of a step (TaskStateEntered to
+TaskStateExited), next to the same median for a bare baseline measured in the same process: an
+ASL chain of in-process Lambda tasks that each do one GetItem and one conditional PutItem.
+Counts are exact and reproducible; times are medians over all steps of all runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from pydantic import BaseModel
+
+from sutram.tools import ToolContext, tool
+
+WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+TENANT = "bench"
+
+# List prices, us-east-1 (USD), used to turn the counts into a cost per 1,000 runs.
+PRICE_TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition
+PRICE_LAMBDA_REQUEST = 0.20 / 1_000_000  # per invocation
+PRICE_LAMBDA_GB_SECOND = 0.0000166667  # x86_64, per GB-second
+PRICE_DDB_WRITE_UNIT = 0.625 / 1_000_000  # on-demand, per write request unit (1 KB)
+PRICE_DDB_READ_UNIT = 0.125 / 1_000_000  # on-demand, per read request unit (4 KB, strongly consistent)
+PRICE_S3_PUT = 0.005 / 1000  # per PUT
+
+
+class EchoArgs(BaseModel):
+    value: Any = None
+
+
+@tool("bench_echo")
+def bench_echo(args: EchoArgs, context: ToolContext) -> dict[str, Any]:
+    """A trivial step: returns a small value derived from its input."""
+    return {"step": context.step_path, "previous": (args.value or {}).get("step") if isinstance(args.value, dict) else None}
+
+
+@dataclass
+class Traffic:
+    """AWS requests made by the handlers, observed through botocore's event system."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    write_units: Counter[str] = field(default_factory=Counter)  # "step" / "run" / "baseline"
+    write_bytes: Counter[str] = field(default_factory=Counter)
+    s3_put_bytes: int = 0
+
+    def observe(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        self.requests[f"{service}.{model.name}"] += 1
+        if service == "dynamodb" and model.name in WRITE_OPERATIONS:
+            body = params.get("body") or b""
+            payload = json.loads(body) if body else {}
+            sort_key = (payload.get("Key") or payload.get("Item") or {}).get("sk", {}).get("S", "")
+            pk = (payload.get("Key") or payload.get("Item") or {}).get("pk", {}).get("S", "")
+            kind = "baseline" if pk.startswith("BASELINE#") else "step" if sort_key.startswith("STEP#") else "run"
+            self.write_units[kind] += 1
+            self.write_bytes[kind] += len(body)
+        if service == "s3" and model.name == "PutObject":
+            body = params.get("body")
+            self.s3_put_bytes += len(body) if isinstance(body, bytes | bytearray) else 0
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.write_units.clear()
+        self.write_bytes.clear()
+        self.s3_put_bytes = 0
+
+
+def chain_definition(steps: int) -> dict[str, Any]:
+    return {
+        "name": f"bench-{steps}",
+        "description": f"{steps} trivial steps, each reading the previous one's output",
+        "steps": [
+            {"id": f"s{i}", "type": "tool", "tool": "bench_echo",
+             "input": {"value": f"$.steps.s{i - 1}" if i > 1 else "$.input.seed"}}
+            for i in range(1, steps + 1)
+        ],
+    }
+
+
+def wait(sfn: Any, execution_arn: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.02)
+    raise TimeoutError(execution_arn)
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events, query = [], {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**query)
+        events.extend(page["events"])
+        if "nextToken" not in page:
+            return events
+        query["nextToken"] = page["nextToken"]
+
+
+def step_times(events: list[dict[str, Any]]) -> list[float]:
+    """Seconds from each TaskStateEntered to its TaskStateExited."""
+    entered: dict[str, Any] = {}
+    times = []
+    for event in events:
+        if event["type"] == "TaskStateEntered":
+            entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
+        elif event["type"] == "TaskStateExited":
+            name = event["stateExitedEventDetails"]["name"]
+            times.append((event["timestamp"] - entered[name]).total_seconds())
+    return times
+
+
+def transitions(events: list[dict[str, Any]]) -> int:
+    return sum(1 for event in events if event["type"].endswith("StateEntered"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--runs", type=int, default=3, help="runs per workflow (times are medians over all)")
+    options = parser.parse_args()
+
+    from infra.synth import synth_template
+    from localcloud.cloud import LocalCloud
+
+    workflows = Path(tempfile.mkdtemp(prefix="sutram-bench-"))
+    for steps in options.steps:
+        (workflows / f"bench-{steps}.yaml").write_text(yaml.safe_dump(chain_definition(steps), sort_keys=False))
+    print(f"synthesizing {len(options.steps)} workflows with CDK ...", flush=True)
+    template = synth_template(workflows, bundle=False, context={"sutram:modelProvider": "scripted"})
+
+    traffic = Traffic()
+    cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows)})
+    cloud.start()
+    boto3._get_default_session().events.register("before-call", traffic.observe)
+    from sutram import aws, runs
+    from sutram.api.models import StartRunRequest
+
+    aws.reset()  # handler clients are created again, now with the observer attached
+    step_function = cloud.function_named("sutram.handlers.step.handler")
+    baseline = cloud.add_function("Baseline", "benchmarks.baseline.handler", step_function.environment)
+    sfn = boto3.client("stepfunctions")
+    results = []
+    for steps in options.steps:
+        baseline_arn = sfn.create_state_machine(
+            name=f"baseline-{steps}", roleArn=cloud.role_arn, definition=json.dumps(
+                __import__("benchmarks.baseline", fromlist=["definition"]).definition(baseline.arn, steps)
+            ),
+        )["stateMachineArn"]
+        sutram_times, baseline_times, per_run = [], [], []
+        for run_number in range(options.runs):
+            started = runs.start_run(runs.backend(), TENANT, f"bench-{steps}", StartRunRequest(input={"seed": {"step": "seed"}}), None)
+            record = runs.backend().runs.get(TENANT, started.run.run_id)
+            assert record is not None and record.execution_arn is not None
+            arn = record.execution_arn
+            traffic.reset()
+            invocations_before = sum(cloud.invocations.values())
+            description = wait(sfn, arn)
+            assert description["status"] == "SUCCEEDED", description
+            events = history(sfn, arn)
+            sutram_times.extend(step_times(events)[:steps])  # RecordSuccess is not a step
+            per_run.append({
+                "step_writes": traffic.write_units["step"], "run_writes": traffic.write_units["run"],
+                "step_bytes": traffic.write_bytes["step"], "s3_bytes": traffic.s3_put_bytes,
+                "invocations": sum(cloud.invocations.values()) - invocations_before,
+                "transitions": transitions(events), "reads": sum(
+                    count for name, count in traffic.requests.items() if name.split(".")[1] in ("GetItem", "Query")
+                ),
+                "state_bytes_last_step": len(next(
+                    e["stateEnteredEventDetails"]["input"] for e in reversed(events)
+                    if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == f"s{steps}"
+                )),
+            })
+            execution = sfn.start_execution(stateMachineArn=baseline_arn, name=f"b{run_number}", input="{}")
+            assert wait(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
+            baseline_times.extend(step_times(history(sfn, execution["executionArn"])))
+        first = per_run[0]
+        assert all(run == first for run in per_run), "counts differ between identical runs"
+        results.append((steps, first, statistics.median(sutram_times), statistics.median(baseline_times)))
+    cloud.stop()
+    report(results)
+
+
+def report(results: list[tuple[int, dict[str, Any], float, float]]) -> None:
+    print()
+    header = f"{'per step':<44}" + "".join(f"{f'N = {steps}':>14}" for steps, *_ in results)
+    print(header)
+    print("-" * len(header))
+
+    def row(label: str, values: list[str]) -> None:
+        print(f"{label:<44}" + "".join(f"{value:>14}" for value in values))
+
+    row("DynamoDB write requests, step items", [f"{m['step_writes'] / n:.2f}" for n, m, *_ in results])
+    row("DynamoDB write requests, run item (total)", [f"{m['run_writes']}" for n, m, *_ in results])
+    row("DynamoDB read requests", [f"{m['reads'] / n:.2f}" for n, m, *_ in results])
+    row("bytes in DynamoDB write requests", [f"{m['step_bytes'] / n:.0f}" for n, m, *_ in results])
+    row("bytes written to S3", [f"{m['s3_bytes'] / n:.0f}" for n, m, *_ in results])
+    row("Lambda invocations", [f"{m['invocations'] / n:.2f}" for n, m, *_ in results])
+    row("state transitions", [f"{m['transitions'] / n:.2f}" for n, m, *_ in results])
+    row("state size entering the last step (bytes)", [f"{m['state_bytes_last_step']}" for n, m, *_ in results])
+    row("median step time, Sutram (ms)", [f"{s * 1000:.1f}" for n, m, s, b in results])
+    row("median step time, bare baseline (ms)", [f"{b * 1000:.1f}" for n, m, s, b in results])
+    row("ratio Sutram / baseline", [f"{s / b:.2f}" for n, m, s, b in results])
+    print()
+    print("AWS cost per 1,000 runs at list prices (us-east-1), step overhead only, 128 ms x 512 MB per invocation:")
+    for steps, m, *_ in results:
+        transitions_cost = m["transitions"] * PRICE_TRANSITION
+        lambda_cost = m["invocations"] * (PRICE_LAMBDA_REQUEST + 0.128 * 0.5 * PRICE_LAMBDA_GB_SECOND)
+        writes_cost = (m["step_writes"] + m["run_writes"]) * PRICE_DDB_WRITE_UNIT
+        reads_cost = m["reads"] * PRICE_DDB_READ_UNIT
+        s3_cost = (m["s3_bytes"] > 0) * PRICE_S3_PUT
+        total = transitions_cost + lambda_cost + writes_cost + reads_cost + s3_cost
+        print(f"  N = {steps:>3}: ${total * 1000:8.3f}  (transitions ${transitions_cost * 1000:.3f}, "
+              f"Lambda ${lambda_cost * 1000:.3f}, DynamoDB ${(writes_cost + reads_cost) * 1000:.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Shared set-up for the API, runs and CLI tests: moto resources shaped like the stack's, and a
+way to call the API handler with API Gateway REST proxy events. (No tests of its own.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from localcloud.lambda_context import LocalLambdaContext
+from sutram import aws
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+TABLE = "sutram-test"
+BUCKET = "sutram-test-artifacts"
+WORKFLOW = "document-analysis"
+TRIVIAL_ASL = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+VALID_INPUT = {"document": {"title": "Q3 report", "content": "Revenue grew in Lisbon."}}
+
+
+def create_table(dynamodb: Any) -> None:
+    """The single table as the stack declares it: pk/sk, and gsi1 (gsi1pk/gsi1sk, all attributes)."""
+    dynamodb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "gsi1",
+            "KeySchema": [
+                {"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    )
+
+
+@dataclass
+class ApiResult:
+    status: int
+    body: Any
+    headers: dict[str, Any]
+
+
+def api_event(
+    method: str, path: str, *, claims: dict[str, str] | None, body: Any = None, headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    url = urlsplit(path)
+    query = parse_qs(url.query, keep_blank_values=True) or None
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    context: dict[str, Any] = {"stage": "v1", "requestId": "test-request", "identity": {"sourceIp": "127.0.0.1"}}
+    if claims is not None:
+        context["authorizer"] = {"claims": claims}
+    return {
+        "resource": "/{proxy+}",
+        "path": url.path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in query.items()} if query else None,
+        "multiValueQueryStringParameters": query,
+        "pathParameters": {"proxy": url.path.lstrip("/")},
+        "requestContext": context,
+        "body": json.dumps(body) if body is not None and not isinstance(body, str) else body,
+        "isBase64Encoded": False,
+    }
+
+
+def claims_for(tenant: str | None, user: str = "ana") -> dict[str, str]:
+    claims = {"cognito:username": user, "sub": f"sub-{user}", "token_use": "id"}
+    return claims if tenant is None else {**claims, "custom:tenant": tenant}
+
+
+@dataclass
+class ApiEnvironment:
+    state_machine_arn: str
+    table: Any
+    s3: Any
+    stepfunctions: Any
+
+    def call(
+        self, method: str, path: str, *, tenant: str | None = "acme", body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> ApiResult:
+        from sutram.handlers.api import handler
+
+        event = api_event(method, path, claims=claims_for(tenant), body=body, headers=headers)
+        response = handler(event, LocalLambdaContext(function_name="sutram-api"))
+        headers_out = {**response.get("headers", {}), **response.get("multiValueHeaders", {})}
+        return ApiResult(response["statusCode"], json.loads(response["body"]) if response["body"] else None, headers_out)
+
+    def start(self, tenant: str = "acme", run_input: Any = None, key: str | None = None) -> ApiResult:
+        return self.call(
+            "POST", f"/workflows/{WORKFLOW}/runs", tenant=tenant, body={"input": run_input or VALID_INPUT},
+            headers={"Idempotency-Key": key} if key else None,
+        )
+
+    def finish(self, run_id: str, tenant: str = "acme", **outcome: Any) -> dict[str, Any]:
+        from sutram.handlers.finish import handler
+
+        event = {"run": {"tenant": tenant, "run_id": run_id, "workflow": WORKFLOW}, **outcome}
+        result: dict[str, Any] = handler(event, LocalLambdaContext(function_name="sutram-finish"))
+        return result
+
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.stepfunctions.list_executions(stateMachineArn=self.state_machine_arn)["executions"])
+
+
+@contextmanager
+def api_environment(monkeypatch: pytest.MonkeyPatch, *, offload_threshold_bytes: int = 8192) -> Iterator[ApiEnvironment]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "SUTRAM_TABLE": TABLE, "SUTRAM_BUCKET": BUCKET,
+        "SUTRAM_OFFLOAD_THRESHOLD_BYTES": str(offload_threshold_bytes),
+        "SUTRAM_WORKFLOWS_DIR": str(REPO / "workflows"),
+        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "sutram-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        create_table(boto3.client("dynamodb"))
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        stepfunctions = boto3.client("stepfunctions")
+        arn = stepfunctions.create_state_machine(
+            name=f"sutram-{WORKFLOW}", definition=json.dumps(TRIVIAL_ASL),
+            roleArn="arn:aws:iam::123456789012:role/sutram-workflows",
+        )["stateMachineArn"]
+        monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: arn}))
+        aws.reset()
+        try:
+            yield ApiEnvironment(arn, boto3.resource("dynamodb").Table(TABLE), s3, stepfunctions)
+        finally:
+            aws.reset()
