@@ -99,7 +99,10 @@ def load_config(args: argparse.Namespace) -> Config:
         {"api_url": args.api, "token": args.token},
         {"api_url": os.environ.get("SUTRAM_API_URL"), "token": os.environ.get("SUTRAM_TOKEN")},
         {"api_url": user.get("api_url"), "token": user.get("token")},
-        {"api_url": local.get("SUTRAM_API_URL"), "token": local.get("SUTRAM_TOKEN")},
+        {
+            "api_url": local.get("SUTRAM_API_URL") or local.get("api_url"),
+            "token": local.get("SUTRAM_TOKEN") or local.get("token"),
+        },
     )
     api_url = next((source["api_url"] for source in sources if source["api_url"]), None)
     token = next((source["token"] for source in sources if source["token"]), None)
@@ -131,7 +134,12 @@ class ApiClient:
         return self.request("GET", path, query=query)[1]
 
     def request(
-        self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         query_string = urlencode({name: value for name, value in (query or {}).items() if value is not None})
@@ -141,8 +149,10 @@ class ApiClient:
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={
-                "Authorization": self._config.token, "Accept": "application/json",
-                **({"Content-Type": "application/json"} if body is not None else {}), **(headers or {}),
+                "Authorization": self._config.token,
+                "Accept": "application/json",
+                **({"Content-Type": "application/json"} if body is not None else {}),
+                **(headers or {}),
             },
         )
         try:
@@ -279,8 +289,11 @@ def _print_json(value: Any, out: TextIO) -> None:
 
 def _print_run(run: dict[str, Any], out: TextIO) -> None:
     rows = [
-        ("run", run["run_id"]), ("workflow", run["workflow"]), ("status", run["status"]),
-        ("created", run.get("created_at")), ("finished", run.get("finished_at")),
+        ("run", run["run_id"]),
+        ("workflow", run["workflow"]),
+        ("status", run["status"]),
+        ("created", run.get("created_at")),
+        ("finished", run.get("finished_at")),
     ]
     if "usage" in run:
         rows.append(("steps", f"{run.get('steps_completed', 0)} completed"))
@@ -348,7 +361,9 @@ def command_login(args: argparse.Namespace, out: TextIO) -> int:
 def command_run(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
     status, run = client.request(
-        "POST", f"/workflows/{quote(args.workflow, safe='')}/runs", body={"input": _read_input(args.input)},
+        "POST",
+        f"/workflows/{quote(args.workflow, safe='')}/runs",
+        body={"input": _read_input(args.input)},
         headers=headers,
     )
     if args.follow:
@@ -439,7 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
-    "run": command_run, "status": command_status, "steps": command_steps, "runs": command_runs,
+    "run": command_run,
+    "status": command_status,
+    "steps": command_steps,
+    "runs": command_runs,
     "follow": command_follow,
 }
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
@@ -28,7 +29,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 PACKAGE_DIR = FUNCTIONS_DIR / "sutram"
 BUILD_DIR = REPO_ROOT / ".build"
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 _PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -86,6 +86,10 @@ def installed_dependencies(pins: list[str]) -> Path:
     return target
 
 
+def _definitions(workflows_dir: Path) -> list[Path]:
+    return sorted(workflows_dir.glob("*.yaml"))
+
+
 def _tree_digest(files: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(files):
@@ -93,10 +97,13 @@ def _tree_digest(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+def _package_files() -> list[Path]:
+    return [p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+
+
 def asset_hash(workflows_dir: Path, pins: list[str]) -> str:
     """Changes whenever the pins, the package sources or the workflow definitions change."""
-    package = [p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    parts = [_tree_digest(package, FUNCTIONS_DIR), _tree_digest(list(workflows_dir.glob("*.yaml")), workflows_dir)]
+    parts = [_tree_digest(_package_files(), FUNCTIONS_DIR), _tree_digest(_definitions(workflows_dir), workflows_dir)]
     return hashlib.sha256(json.dumps([*parts, _deps_digest(pins)]).encode()).hexdigest()
 
 
@@ -108,14 +115,15 @@ class LocalBundling:
         self._workflows_dir = workflows_dir
         self._pins = pins
 
-    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
         output = Path(output_dir)
         shutil.copytree(installed_dependencies(self._pins), output, dirs_exist_ok=True)
-        shutil.copytree(PACKAGE_DIR, output / PACKAGE_DIR.name, ignore=_IGNORED)
+        copies = {output / path.relative_to(FUNCTIONS_DIR): path for path in _package_files()}
         workflows = output / Path(constants.LAMBDA_WORKFLOWS_DIR).name
-        workflows.mkdir()
-        for definition in sorted(self._workflows_dir.glob("*.yaml")):
-            shutil.copy2(definition, workflows / definition.name)
+        copies |= {workflows / path.name: path for path in _definitions(self._workflows_dir)}
+        for destination, source in copies.items():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
         return True
 
 

@@ -18,7 +18,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, Node
-from pydantic import ValidationError
 
 from infra import constants
 from sutram.definition import ModelSpec
@@ -44,7 +43,7 @@ class RuntimeConfig:
         try:
             ModelSpec(provider=provider, model_id=model_id)
             return cls(provider, model_id, int(threshold))
-        except (ValidationError, ValueError) as exc:
+        except ValueError as exc:  # pydantic's ValidationError included
             raise ValueError(
                 f"CDK context {constants.CONTEXT_MODEL_PROVIDER}={provider!r}, {constants.CONTEXT_MODEL_ID}="
                 f"{model_id!r}, {constants.CONTEXT_OFFLOAD_THRESHOLD}={threshold!r} is invalid: {exc}"

@@ -44,7 +44,11 @@ class CognitoIdTokenVerifier:
     against the pool's JWKS, issuer, expiry, `token_use == "id"` and an audience among the app clients."""
 
     def __init__(
-        self, *, user_pool_id: str, client_ids: Collection[str], jwks: Mapping[str, Any],
+        self,
+        *,
+        user_pool_id: str,
+        client_ids: Collection[str],
+        jwks: Mapping[str, Any],
         clock: Callable[[], int] | None = None,
     ) -> None:
         region = user_pool_id.split("_", 1)[0]
@@ -101,8 +105,13 @@ class LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], *, lambda_handler: LambdaHandler, authenticator: Authenticator | None,
-        stage: str, function_name: str,
+        self,
+        address: tuple[str, int],
+        *,
+        lambda_handler: LambdaHandler,
+        authenticator: Authenticator | None,
+        stage: str,
+        function_name: str,
     ) -> None:
         super().__init__(address, _ProxyRequestHandler)
         self.lambda_handler = lambda_handler
@@ -127,7 +136,9 @@ def serve(
     server = LocalApiServer(
         (host, port), lambda_handler=handler, authenticator=authenticator, stage=stage, function_name=function_name
     )
-    threading.Thread(target=server.serve_forever, name=f"local-api-{server.server_port}", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"local-api-{server.server_port}", daemon=True
+    ).start()
     return server, f"http://{host}:{server.server_port}/{stage}"
 
 
@@ -200,7 +211,9 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             "httpMethod": self.command,
             "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
             "multiValueHeaders": multi_headers or None,
-            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} if multi_query else None,
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()}
+            if multi_query
+            else None,
             "multiValueQueryStringParameters": multi_query,
             "pathParameters": {"proxy": path.lstrip("/")} if resource == PROXY_RESOURCE else None,
             "stageVariables": None,

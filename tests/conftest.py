@@ -7,6 +7,7 @@ on it; integration and end-to-end tests run it on the local cloud.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 LOCAL_CONTEXT = {"sutram:modelProvider": "scripted", "sutram:modelId": "sutram.scripted-v1"}
 
 

@@ -201,7 +201,9 @@ class RunRepository:
                 ConditionExpression="attribute_exists(pk) AND #status = :running",
                 ExpressionAttributeNames={"#status": "status", **{f"#{name}": name for name in outcome}},
                 ExpressionAttributeValues={
-                    ":status": status, ":running": RUNNING, ":at": at,
+                    ":status": status,
+                    ":running": RUNNING,
+                    ":at": at,
                     **{f":{name}": value for name, value in outcome.items()},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -217,7 +219,13 @@ class RunRepository:
             logger.info("run already recorded as finished", extra={"run_id": run_id, "status": status})
 
     def query_newest_first(
-        self, tenant: str, *, start_key: dict[str, str] | None, read_limit: int, workflow: str | None, status: str | None
+        self,
+        tenant: str,
+        *,
+        start_key: dict[str, str] | None,
+        read_limit: int,
+        workflow: str | None,
+        status: str | None,
     ) -> tuple[list[RunRecord], dict[str, str] | None]:
         query: dict[str, Any] = {
             "IndexName": keys.RUNS_INDEX,
@@ -300,7 +308,7 @@ class RunsBackend:
     now: Callable[[], datetime] = field(default=_utc_now)
 
 
-def backend() -> RunsBackend:
+def default_backend() -> RunsBackend:
     """The backend over this sandbox's cached clients (see sutram.aws; tests reset them)."""
     settings = get_settings()
     return RunsBackend(
@@ -334,9 +342,15 @@ def start_run(
         request_hash = _sha256_hex(_canonical({"idempotency_key": idempotency_key, "input": request.input}))
     stored_input = backend.artifacts.offload_if_large(tenant, request.input)
     record = RunRecord(
-        run_id=run_id, tenant=tenant, workflow=workflow_name, status=RUNNING,
-        created_at=_iso(now), updated_at=_iso(now), input=_canonical(stored_input),
-        idempotency_key_hash=request_hash, expires_at=int(now.timestamp()) + aws.RETENTION_SECONDS,
+        run_id=run_id,
+        tenant=tenant,
+        workflow=workflow_name,
+        status=RUNNING,
+        created_at=_iso(now),
+        updated_at=_iso(now),
+        input=_canonical(stored_input),
+        idempotency_key_hash=request_hash,
+        expires_at=int(now.timestamp()) + aws.RETENTION_SECONDS,
     )
     if backend.runs.create(record):
         _start_execution(backend, workflow, record)
@@ -453,8 +467,11 @@ def list_runs(
     runs: list[RunSummary] = []
     for _ in range(MAX_QUERIES_PER_PAGE):
         records, last_key = backend.runs.query_newest_first(
-            tenant, start_key=start_key, read_limit=max(limit, FILTERED_READ_SIZE) if filtered else limit,
-            workflow=workflow, status=status,
+            tenant,
+            start_key=start_key,
+            read_limit=max(limit, FILTERED_READ_SIZE) if filtered else limit,
+            workflow=workflow,
+            status=status,
         )
         for index, record in enumerate(records):
             runs.append(_summary(record))
@@ -464,7 +481,8 @@ def list_runs(
         if last_key is None:
             return RunPage(runs=runs, next_cursor=None)
         start_key = last_key
-    return RunPage(runs=runs, next_cursor=encode_cursor(start_key))
+    # The read bound was reached: a cursor where reading stopped, even if the page holds fewer than `limit` runs.
+    return RunPage(runs=runs, next_cursor=encode_cursor(start_key) if start_key else None)
 
 
 def encode_cursor(index_key: dict[str, str]) -> str:
@@ -498,7 +516,7 @@ def _index_key(record: RunRecord) -> dict[str, str]:
 def _existing_run(backend: RunsBackend, tenant: str, run_id: str) -> RunRecord:
     record = backend.runs.get(tenant, run_id) if RUN_ID.match(run_id) else None
     if record is None:
-        raise RunNotFound(f"no run {run_id}")  # the same answer whether it is unknown or another tenant's
+        raise RunNotFound("no such run")  # the same answer whether it is unknown or another tenant's
     return record
 
 
@@ -600,4 +618,3 @@ def _iso(moment: datetime) -> str:
 
 def _from_epoch(seconds: Any) -> datetime | None:
     return datetime.fromtimestamp(float(seconds), UTC) if seconds is not None else None
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,22 +12,23 @@ from moto import mock_aws
 
 from sutram import aws
 
-TABLE = "sutram-unit"
-BUCKET = "sutram-unit-artifacts"
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Unique names: this mock may nest inside the session's local cloud, which shares moto's state.
+    suffix = uuid.uuid4().hex[:8]
+    table_name, bucket_name = f"sutram-unit-{suffix}", f"sutram-unit-{suffix}"
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "unit", "AWS_SECRET_ACCESS_KEY": "unit",
-        "SUTRAM_TABLE": TABLE, "SUTRAM_BUCKET": BUCKET, "SUTRAM_OFFLOAD_THRESHOLD_BYTES": "1024",
+        "SUTRAM_TABLE": table_name, "SUTRAM_BUCKET": bucket_name, "SUTRAM_OFFLOAD_THRESHOLD_BYTES": "1024",
         "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
     }.items():
         monkeypatch.setenv(name, value)
     aws.reset()
     with mock_aws():
         boto3.client("dynamodb").create_table(
-            TableName=TABLE,
+            TableName=table_name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")],
             GlobalSecondaryIndexes=[{
@@ -36,7 +38,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             }],
             BillingMode="PAY_PER_REQUEST",
         )
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        boto3.client("s3").create_bucket(Bucket=bucket_name)
         yield
     aws.reset()
 

@@ -25,6 +25,14 @@ BUCKET = "sutram-test-artifacts"
 WORKFLOW = "document-analysis"
 TRIVIAL_ASL = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
 VALID_INPUT = {"document": {"title": "Q3 report", "content": "Revenue grew in Lisbon."}}
+# mock_aws gives every test a fresh default boto3 session, which reloads each service model (~50 ms
+# a client); one session shared across tests keeps the loaded models.
+_SHARED_SESSION = boto3.Session()
+
+
+def use_shared_boto3_session() -> None:
+    """Call inside mock_aws, which restores its own default session when it stops."""
+    boto3.DEFAULT_SESSION = _SHARED_SESSION
 
 
 def create_table(dynamodb: Any) -> None:
@@ -36,13 +44,16 @@ def create_table(dynamodb: Any) -> None:
             {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "gsi1",
-            "KeySchema": [
-                {"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
 
 
@@ -54,7 +65,12 @@ class ApiResult:
 
 
 def api_event(
-    method: str, path: str, *, claims: dict[str, str] | None, body: Any = None, headers: dict[str, str] | None = None,
+    method: str,
+    path: str,
+    *,
+    claims: dict[str, str] | None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     url = urlsplit(path)
     query = parse_qs(url.query, keep_blank_values=True) or None
@@ -90,7 +106,12 @@ class ApiEnvironment:
     stepfunctions: Any
 
     def call(
-        self, method: str, path: str, *, tenant: str | None = "acme", body: Any = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        tenant: str | None = "acme",
+        body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> ApiResult:
         from sutram.handlers.api import handler
@@ -98,11 +119,16 @@ class ApiEnvironment:
         event = api_event(method, path, claims=claims_for(tenant), body=body, headers=headers)
         response = handler(event, LocalLambdaContext(function_name="sutram-api"))
         headers_out = {**response.get("headers", {}), **response.get("multiValueHeaders", {})}
-        return ApiResult(response["statusCode"], json.loads(response["body"]) if response["body"] else None, headers_out)
+        return ApiResult(
+            response["statusCode"], json.loads(response["body"]) if response["body"] else None, headers_out
+        )
 
     def start(self, tenant: str = "acme", run_input: Any = None, key: str | None = None) -> ApiResult:
         return self.call(
-            "POST", f"/workflows/{WORKFLOW}/runs", tenant=tenant, body={"input": run_input or VALID_INPUT},
+            "POST",
+            f"/workflows/{WORKFLOW}/runs",
+            tenant=tenant,
+            body={"input": run_input or VALID_INPUT},
             headers={"Idempotency-Key": key} if key else None,
         )
 
@@ -118,24 +144,33 @@ class ApiEnvironment:
 
 
 @contextmanager
-def api_environment(monkeypatch: pytest.MonkeyPatch, *, offload_threshold_bytes: int = 8192) -> Iterator[ApiEnvironment]:
+def api_environment(
+    monkeypatch: pytest.MonkeyPatch, *, offload_threshold_bytes: int = 8192
+) -> Iterator[ApiEnvironment]:
     for name, value in {
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "SUTRAM_TABLE": TABLE, "SUTRAM_BUCKET": BUCKET,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "SUTRAM_TABLE": TABLE,
+        "SUTRAM_BUCKET": BUCKET,
         "SUTRAM_OFFLOAD_THRESHOLD_BYTES": str(offload_threshold_bytes),
         "SUTRAM_WORKFLOWS_DIR": str(REPO / "workflows"),
-        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "sutram-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "sutram-test",
         "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
+        use_shared_boto3_session()
         create_table(boto3.client("dynamodb"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         stepfunctions = boto3.client("stepfunctions")
         arn = stepfunctions.create_state_machine(
-            name=f"sutram-{WORKFLOW}", definition=json.dumps(TRIVIAL_ASL),
+            name=f"sutram-{WORKFLOW}",
+            definition=json.dumps(TRIVIAL_ASL),
             roleArn="arn:aws:iam::123456789012:role/sutram-workflows",
         )["stateMachineArn"]
         monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: arn}))

@@ -91,7 +91,9 @@ CurrentCaller = Annotated[Caller, Depends(current_caller)]
     responses=_documented(
         http_201=("Started", RunSummary),
         http_200=("Already started by an earlier request with this Idempotency-Key", RunSummary),
-        http_400=_INVALID, http_401=_UNAUTHENTICATED, http_404=("No such workflow", ErrorBody),
+        http_400=_INVALID,
+        http_401=_UNAUTHENTICATED,
+        http_404=("No such workflow", ErrorBody),
         http_409=("Idempotency-Key already used with another input", ErrorBody),
         http_503=("Not started; retry with the same Idempotency-Key", ErrorBody),
     ),
@@ -102,7 +104,7 @@ def start_run(
     caller: CurrentCaller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> Response[RunSummary]:
-    started = runs.start_run(runs.backend(), caller.tenant, name, request, idempotency_key)
+    started = runs.start_run(runs.default_backend(), caller.tenant, name, request, idempotency_key)
     status = HTTPStatus.CREATED if started.created else HTTPStatus.OK
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=started.run)
 
@@ -120,7 +122,7 @@ def list_runs(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> RunPage:
     return runs.list_runs(
-        runs.backend(), caller.tenant, workflow=workflow, status=status, limit=limit, cursor=cursor
+        runs.default_backend(), caller.tenant, workflow=workflow, status=status, limit=limit, cursor=cursor
     )
 
 
@@ -130,7 +132,7 @@ def list_runs(
     responses=_documented(http_401=_UNAUTHENTICATED, http_404=_NOT_FOUND),
 )
 def get_run(run_id: str, caller: CurrentCaller) -> RunDetail:
-    return runs.get_run(runs.backend(), caller.tenant, run_id)
+    return runs.get_run(runs.default_backend(), caller.tenant, run_id)
 
 
 @app.get(
@@ -139,7 +141,7 @@ def get_run(run_id: str, caller: CurrentCaller) -> RunDetail:
     responses=_documented(http_401=_UNAUTHENTICATED, http_404=_NOT_FOUND),
 )
 def list_steps(run_id: str, caller: CurrentCaller) -> StepList:
-    return runs.list_steps(runs.backend(), caller.tenant, run_id)
+    return runs.list_steps(runs.default_backend(), caller.tenant, run_id)
 
 
 @app.get("/openapi.json", include_in_schema=False)

@@ -20,5 +20,5 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     finish = runs.FinishEvent.model_validate(event)
     logger.append_keys(tenant=finish.run.tenant, run_id=finish.run.run_id, status=finish.status)
-    runs.finish_run(runs.backend(), finish)
+    runs.finish_run(runs.default_backend(), finish)
     return {"run_id": finish.run.run_id, "status": finish.status}

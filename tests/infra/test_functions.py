@@ -1,0 +1,128 @@
+"""The three functions: one code asset, Python 3.13, traced, configured and least-privileged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Match, Template
+
+from infra import constants
+from infra.functions import RuntimeConfig
+
+HANDLERS = {
+    constants.STEP_FUNCTION_ID: ("sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT),
+    constants.FINISH_FUNCTION_ID: ("sutram.handlers.finish.handler", constants.FINISH_FUNCTION_TIMEOUT),
+    constants.API_FUNCTION_ID: ("sutram.handlers.api.handler", constants.API_FUNCTION_TIMEOUT),
+}
+
+
+def _policy_statements(template: Template, function_id: str) -> list[dict[str, Any]]:
+    role = template.to_json()["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
+    return [
+        statement for policy in policies.values() for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for statement in statements:
+        action = statement["Action"]
+        found.update([action] if isinstance(action, str) else action)
+    return found
+
+
+def test_exactly_three_functions_share_one_code_asset(template: dict[str, Any]) -> None:
+    functions = Template.from_json(template).find_resources("AWS::Lambda::Function")
+    assert set(functions) == set(HANDLERS)
+    assert len({json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions.values()}) == 1
+
+
+@pytest.mark.parametrize("function_id", list(HANDLERS))
+def test_function_runs_python_313_traced_with_its_handler_and_timeout(cdk_template: Template, function_id: str) -> None:
+    handler, timeout = HANDLERS[function_id]
+    cdk_template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": handler,
+            "Runtime": constants.LAMBDA_RUNTIME_PYTHON,
+            "Architectures": [constants.LAMBDA_ARCHITECTURE],
+            "MemorySize": constants.LAMBDA_MEMORY_MB,
+            "Timeout": timeout,
+            "TracingConfig": {"Mode": "Active"},
+            "LoggingConfig": {"LogGroup": {"Ref": Match.any_value()}},
+        },
+    )
+
+
+@pytest.mark.parametrize("function_id", list(HANDLERS))
+def test_function_environment_names_table_bucket_workflows_and_model(
+    template: dict[str, Any], function_id: str
+) -> None:
+    variables = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "sutram"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Sutram"
+    assert variables["SUTRAM_TABLE"] == {"Ref": _logical_id(template, "AWS::DynamoDB::Table")}
+    assert variables["SUTRAM_BUCKET"] == {"Ref": _logical_id(template, "AWS::S3::Bucket")}
+    assert variables["SUTRAM_WORKFLOWS_DIR"] == "/var/task/workflows"
+    # The session template is synthesized with the local context (tests/conftest.py).
+    assert variables["SUTRAM_MODEL_PROVIDER"] == "scripted"
+    assert variables["SUTRAM_MODEL_ID"] == "sutram.scripted-v1"
+    assert variables["SUTRAM_OFFLOAD_THRESHOLD_BYTES"] == str(constants.DEFAULT_OFFLOAD_THRESHOLD)
+
+
+def test_api_function_knows_the_state_machine_of_every_workflow(template: dict[str, Any], definitions: list) -> None:
+    value = template["Resources"][constants.API_FUNCTION_ID]["Properties"]["Environment"]["Variables"][
+        "SUTRAM_STATE_MACHINES"
+    ]
+    machines = {
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::StepFunctions::StateMachine"
+    }
+    parts = value["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else part["Ref"] for part in parts)
+    assert set(json.loads(text)) == {definition.name for definition in definitions}
+    assert {part["Ref"] for part in parts if isinstance(part, dict)} == machines
+
+
+def test_every_log_group_keeps_logs_for_a_month(cdk_template: Template) -> None:
+    groups = cdk_template.find_resources("AWS::Logs::LogGroup")
+    assert groups
+    assert {group["Properties"]["RetentionInDays"] for group in groups.values()} == {30}
+
+
+def test_step_function_may_call_bedrock_models_and_use_table_and_bucket(cdk_template: Template) -> None:
+    statements = _policy_statements(cdk_template, constants.STEP_FUNCTION_ID)
+    assert {"bedrock:InvokeModel", "dynamodb:UpdateItem", "dynamodb:GetItem", "s3:PutObject"} <= _actions(statements)
+    assert not any(action.startswith("states:") for action in _actions(statements))
+
+
+def test_finish_function_only_writes_the_table(cdk_template: Template) -> None:
+    actions = _actions(_policy_statements(cdk_template, constants.FINISH_FUNCTION_ID))
+    assert {action.split(":")[0] for action in actions} == {"dynamodb", "xray"}
+    assert "dynamodb:Query" not in actions
+
+
+def test_api_function_may_start_and_describe_executions_but_not_call_models(cdk_template: Template) -> None:
+    actions = _actions(_policy_statements(cdk_template, constants.API_FUNCTION_ID))
+    assert {"states:StartExecution", "states:DescribeExecution", "dynamodb:Query", "s3:GetObject*"} <= actions
+    assert not any(action.startswith("bedrock:") for action in actions)
+
+
+def test_context_defaults_apply_when_cdk_json_says_nothing() -> None:
+    config = RuntimeConfig.from_context(App().node)
+    assert config == RuntimeConfig("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", 8192)
+
+
+def test_unknown_model_provider_in_context_fails_synth_naming_the_key() -> None:
+    with pytest.raises(ValueError, match="sutram:modelProvider"):
+        RuntimeConfig.from_context(App(context={"sutram:modelProvider": "gpt"}).node)
+
+
+def _logical_id(template: dict[str, Any], resource_type: str) -> str:
+    (logical_id,) = [key for key, value in template["Resources"].items() if value["Type"] == resource_type]
+    return logical_id

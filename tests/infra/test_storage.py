@@ -1,0 +1,126 @@
+"""The table and the bucket: durable, encrypted, private, and shaped as sutram.keys expects."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match, Template
+
+from infra import constants
+from sutram import artifacts, keys
+
+
+def test_table_is_on_demand_with_recovery_ttl_and_aws_managed_encryption(cdk_template: Template) -> None:
+    cdk_template.resource_count_is("AWS::DynamoDB::Table", 1)
+    cdk_template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    # SSEEnabled without a key: the AWS-managed key (aws/dynamodb).
+                    "SSESpecification": {"SSEEnabled": True},
+                }
+            ),
+        },
+    )
+
+
+def test_runs_index_projects_everything(cdk_template: Template) -> None:
+    cdk_template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": keys.RUNS_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+
+def test_bucket_is_private_encrypted_unversioned_and_retained(cdk_template: Template) -> None:
+    cdk_template.resource_count_is("AWS::S3::Bucket", 1)
+    cdk_template.has_resource(
+        "AWS::S3::Bucket",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
+                    },
+                    "VersioningConfiguration": Match.absent(),
+                }
+            ),
+        },
+    )
+
+
+def test_bucket_policy_denies_requests_without_tls(cdk_template: Template) -> None:
+    cdk_template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Action": "s3:*",
+                                "Principal": {"AWS": "*"},
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_tenant_artifacts_expire_and_incomplete_uploads_are_aborted(cdk_template: Template) -> None:
+    cdk_template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Prefix": "tenants/",
+                                "ExpirationInDays": constants.ARTIFACT_EXPIRY_DAYS,
+                                "Status": "Enabled",
+                            }
+                        ),
+                        Match.object_like(
+                            {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Status": "Enabled"}
+                        ),
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_artifact_keys_fall_under_the_expiring_prefix() -> None:
+    assert artifacts.tenant_prefix("acme").startswith(constants.ARTIFACTS_PREFIX)

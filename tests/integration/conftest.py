@@ -1,0 +1,92 @@
+"""Integration-tier helpers: start runs on the session's local cloud and wait for them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from sutram import aws, runs
+from sutram.api.models import StartRunRequest
+from sutram.models import ModelProvider, ModelRequest, ModelResponse
+
+
+@dataclass
+class FinishedRun:
+    run_id: str
+    tenant: str
+    status: str
+    execution_arn: str
+    history: list[dict[str, Any]]
+
+    def lambda_invocations(self, state: str) -> int:
+        """How many times Step Functions invoked the Lambda of `state` (retries included)."""
+        scheduled = 0
+        current = None
+        for event in self.history:
+            if event["type"].endswith("StateEntered"):
+                current = event["stateEnteredEventDetails"]["name"]
+            elif event["type"] == "LambdaFunctionScheduled" and current == state:
+                scheduled += 1
+        return scheduled
+
+
+class ModelCallCounter:
+    """Wraps the step runtime's providers and counts model calls per prompt's first line."""
+
+    def __init__(self, providers: Any) -> None:
+        self._providers = providers
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, name: str) -> ModelProvider:
+        provider = self._providers(name)
+        counter = self
+
+        class Counting:
+            def complete(self, request: ModelRequest) -> ModelResponse:
+                counter.calls[request.prompt.splitlines()[0]] += 1
+                return provider.complete(request)
+
+        return Counting()  # type: ignore[return-value]
+
+
+def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme", timeout: float = 60) -> FinishedRun:
+    started = runs.start_run(runs.backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex)
+    record = runs.backend().runs.get(tenant, started.run.run_id)
+    assert record is not None and record.execution_arn
+    sfn = boto3.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while (status := sfn.describe_execution(executionArn=record.execution_arn)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, f"run {started.run.run_id} still running after {timeout}s"
+        time.sleep(0.05)
+    events = sfn.get_execution_history(executionArn=record.execution_arn, maxResults=1000)["events"]
+    return FinishedRun(started.run.run_id, tenant, status, record.execution_arn, events)
+
+
+@pytest.fixture
+def cloud(local_cloud: Any) -> Iterator[Any]:
+    aws.reset()
+    yield local_cloud
+    aws.reset()
+
+
+@pytest.fixture
+def model_calls(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> ModelCallCounter:
+    runtime = aws.step_runtime()
+    counter = ModelCallCounter(runtime.providers)
+    monkeypatch.setattr(runtime, "providers", counter)
+    return counter
+
+
+@pytest.fixture
+def inject_faults(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    def inject(spec: str) -> None:
+        monkeypatch.setattr(aws.step_runtime(), "faults", spec)
+
+    return inject

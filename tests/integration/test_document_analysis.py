@@ -1,0 +1,65 @@
+"""The document-analysis workflow on the local cloud: the synthesized ASL, executed by moto,
+invoking the real step handlers."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from sutram import aws
+from tests.integration.conftest import run_workflow
+
+DOCUMENT = {
+    "title": "Supplier audit",
+    "format": "markdown",
+    "content": "# Audit\n\nMaria Okafor visited the Porto plant. Defects fell sharply. Delivery is late.\n\n"
+    "The board chaired by Daniel Reyes will decide.",
+}
+
+
+def test_a_document_is_extracted_summarised_and_reported(cloud, model_calls):
+    run = run_workflow("document-analysis", {"document": DOCUMENT})
+
+    assert run.status == "SUCCEEDED"
+    steps = {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run.run_id)}
+    assert list(steps) == ["extract", "summarise", "entities", "report"]
+    assert all(step["status"] == "succeeded" and step["attempt"] == 1 for step in steps.values())
+    report = json.loads(steps["report"]["output"])
+    assert report["title"] == "Supplier audit"
+    assert [entity["name"] for entity in report["entities"]] == ["Daniel Reyes", "Maria Okafor", "Porto"]
+    assert sum(model_calls.calls.values()) == 2
+    assert steps["summarise"]["usage"]["provider"] == "scripted"
+
+
+def test_a_crash_right_after_an_llm_call_is_retried_and_the_model_is_called_once(cloud, model_calls, inject_faults):
+    inject_faults("summarise@after_model_call")
+
+    run = run_workflow("document-analysis", {"document": DOCUMENT})
+
+    assert run.status == "SUCCEEDED"
+    assert run.lambda_invocations("summarise") == 2  # the crashed attempt and its retry
+    assert model_calls.calls['Summarise the document "Supplier audit" in two sentences.'] == 1
+    failures = [e for e in run.history if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failures] == ["Runtime.ExitError"]
+    summarise = next(s for s in aws.checkpoint_store().list_steps("acme", run.run_id) if s["sk"] == "STEP#summarise")
+    assert summarise["attempt"] == 1  # the retry read the checkpoint; it did not run the step again
+
+
+def test_a_document_over_the_threshold_round_trips_through_s3(cloud, model_calls):
+    paragraph = "Kerry Logistics runs cold storage in Singapore. Energy costs are rising fast. " * 20
+    document = {"title": "Market brief", "content": "\n\n".join([paragraph] * 8)}  # ~ 100 KB of input
+
+    run = run_workflow("document-analysis", {"document": document})
+
+    assert run.status == "SUCCEEDED"
+    steps = {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run.run_id)}
+    extract_output = json.loads(steps["extract"]["output"])
+    key = extract_output["$artifact"]
+    assert key.startswith("tenants/acme/artifacts/sha256/")
+    stored = json.loads(boto3.client("s3").get_object(Bucket=aws.get_settings().bucket_name, Key=key)["Body"].read())
+    assert stored["title"] == "Market brief" and stored["word_count"] == 12 * 20 * 8
+    # Step Functions state carried the reference, never the document.
+    assert all(len(e.get("stateEnteredEventDetails", {}).get("input", "")) < 4096 for e in run.history)
+    summary = json.loads(steps["summarise"]["output"])
+    assert summary.startswith("Kerry Logistics runs cold storage in Singapore.")
