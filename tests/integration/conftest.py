@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from sutram import aws, runs
 from sutram.api.models import StartRunRequest
-from sutram.models import ModelProvider, ModelRequest, ModelResponse
+from localcloud.observe import ModelCallCounter
 
 
 @dataclass
@@ -35,25 +34,6 @@ class FinishedRun:
             elif event["type"] == "LambdaFunctionScheduled" and current == state:
                 scheduled += 1
         return scheduled
-
-
-class ModelCallCounter:
-    """Wraps the step runtime's providers and counts model calls per prompt's first line."""
-
-    def __init__(self, providers: Any) -> None:
-        self._providers = providers
-        self.calls: Counter[str] = Counter()
-
-    def __call__(self, name: str) -> ModelProvider:
-        provider = self._providers(name)
-        counter = self
-
-        class Counting:
-            def complete(self, request: ModelRequest) -> ModelResponse:
-                counter.calls[request.prompt.splitlines()[0]] += 1
-                return provider.complete(request)
-
-        return Counting()  # type: ignore[return-value]
 
 
 def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme", timeout: float = 60) -> FinishedRun:

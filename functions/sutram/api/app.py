@@ -187,7 +187,7 @@ def _unauthenticated(exc: Unauthenticated) -> Response:
 def _invalid_request(exc: RequestValidationError) -> Response:
     first = exc.errors()[0]
     location = [str(part) for part in first.get("loc", ())]
-    field = ".".join(location[1:]) or location[0] if location else None
+    field = (".".join(location[1:]) or location[0]) if location else None  # drop "body"/"query"/"header"
     message = first.get("msg") or "invalid request"
     if first.get("type") == "json_invalid":
         field, message = "body", "the body is not valid JSON"

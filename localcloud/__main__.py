@@ -1,0 +1,100 @@
+"""`python -m localcloud serve|demo`: Sutram on this machine, no AWS account, no Docker, no network.
+
+serve  start the local cloud and the API on 127.0.0.1 until Ctrl-C; the `sutram` CLI finds it.
+demo   analyse three documents with the document-analysis workflow through the API, with every
+       run's `summarise` step killed right after its model call, and show that Step Functions
+       retried it and the model was called once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+from cli.main import ApiClient, Config, follow
+from localcloud import session as local
+from localcloud.observe import count_model_calls
+from sutram import runs
+
+DOCUMENTS = Path(__file__).parent / "documents"
+CRASH = "summarise@after_model_call"
+
+
+def serve(port: int) -> int:
+    print("synthesizing the CDK app and starting the local cloud ...", flush=True)
+    session = local.start(port=port)
+    config = local.write_cli_config(session)
+    print(f"API      {session.api_url}")
+    print(f"tenants  acme (user ada), globex (user grace); the CLI uses ada's token from {config}")
+    print("try      sutram run document-analysis --input '{\"document\": {\"title\": \"t\", \"content\": \"Hello\"}}' --follow")
+    print("Ctrl-C to stop (everything is in memory and goes away)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        session.stop()
+    return 0
+
+
+def demo() -> int:
+    print("1. synthesizing the CDK app and starting the local cloud (moto: DynamoDB, S3, Step Functions, Lambda)")
+    session = local.start(environment={"SUTRAM_FAULTS": CRASH})
+    model_calls = count_model_calls()
+    client = ApiClient(Config(api_url=session.api_url, token=session.tokens["ada"]))
+    print(f"   API on {session.api_url}; state machines: {', '.join(sorted(session.cloud.state_machines))}")
+    print(f"2. fault injection: SUTRAM_FAULTS={CRASH}")
+    print("   every run's summarise step exits like a killed Lambda runtime right after its model answers\n")
+
+    failed = 0
+    for number, path in enumerate(sorted(DOCUMENTS.glob("*.md")), start=3):
+        title = path.read_text().splitlines()[0].lstrip("# ").strip()
+        document = {"title": title, "content": path.read_text(), "format": "markdown"}
+        _, run = client.request("POST", "/workflows/document-analysis/runs", body={"input": {"document": document}},
+                                headers={"Idempotency-Key": f"demo-{path.stem}"})
+        print(f"{number}. POST /workflows/document-analysis/runs  ({path.name})")
+        failed += follow(client, run["run_id"], sys.stdout, as_json=False) != 0
+        print(_crash_verdict(run["run_id"], title, model_calls.calls))
+        report = next(s for s in client.get(f"/runs/{run['run_id']}/steps")["steps"] if s["id"] == "report")
+        print("   report: " + report["output"]["markdown"].replace("\n", "\n           ") + "\n")
+    session.stop()
+    print("All runs succeeded; no model call was paid twice." if not failed else f"{failed} run(s) failed.")
+    return 1 if failed else 0
+
+
+def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:
+    """What happened to `summarise`: Step Functions' view (invocations) next to the model's (calls)."""
+    record = runs.backend().runs.get("acme", run_id)
+    assert record is not None and record.execution_arn is not None
+    events = boto3.client("stepfunctions").get_execution_history(executionArn=record.execution_arn, maxResults=1000)[
+        "events"
+    ]
+    invocations, state, errors = 0, None, []
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            state = event["stateEnteredEventDetails"]["name"]
+        elif state == "summarise" and event["type"] == "LambdaFunctionScheduled":
+            invocations += 1
+        elif state == "summarise" and event["type"] == "LambdaFunctionFailed":
+            errors.append(event["lambdaFunctionFailedEventDetails"]["error"])
+    model = calls.get(f'Summarise the document "{title}" in two sentences.', 0)
+    return (f"   summarise: Step Functions invoked it {invocations}x (failed: {', '.join(errors) or 'none'}, then "
+            f"retried); the model was called {model}x; the retry returned the recorded answer")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the local cloud and API until Ctrl-C")
+    serve_parser.add_argument("--port", type=int, default=8765)
+    commands.add_parser("demo", help="the document-analysis demo with an injected crash")
+    options = parser.parse_args()
+    return serve(options.port) if options.command == "serve" else demo()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
