@@ -166,8 +166,8 @@ def main() -> None:
         )["stateMachineArn"]
         sutram_times, baseline_times, per_run = [], [], []
         for run_number in range(options.runs):
-            started = runs.start_run(runs.backend(), TENANT, f"bench-{steps}", StartRunRequest(input={"seed": {"step": "seed"}}), None)
-            record = runs.backend().runs.get(TENANT, started.run.run_id)
+            started = runs.start_run(runs.default_backend(), TENANT, f"bench-{steps}", StartRunRequest(input={"seed": {"step": "seed"}}), None)
+            record = runs.default_backend().runs.get(TENANT, started.run.run_id)
             assert record is not None and record.execution_arn is not None
             arn = record.execution_arn
             traffic.reset()

@@ -59,7 +59,9 @@ def demo() -> int:
         failed += follow(client, run["run_id"], sys.stdout, as_json=False) != 0
         print(_crash_verdict(run["run_id"], title, model_calls.calls))
         report = next(s for s in client.get(f"/runs/{run['run_id']}/steps")["steps"] if s["id"] == "report")
-        print("   report: " + report["output"]["markdown"].replace("\n", "\n           ") + "\n")
+        output = report["output"]
+        print(f"   summary:  {output['summary']}")
+        print(f"   entities: {', '.join(entity['name'] for entity in output['entities'])}\n")
     session.stop()
     print("All runs succeeded; no model call was paid twice." if not failed else f"{failed} run(s) failed.")
     return 1 if failed else 0
@@ -67,7 +69,7 @@ def demo() -> int:
 
 def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:
     """What happened to `summarise`: Step Functions' view (invocations) next to the model's (calls)."""
-    record = runs.backend().runs.get("acme", run_id)
+    record = runs.default_backend().runs.get("acme", run_id)
     assert record is not None and record.execution_arn is not None
     events = boto3.client("stepfunctions").get_execution_history(executionArn=record.execution_arn, maxResults=1000)[
         "events"

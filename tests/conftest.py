@@ -36,7 +36,8 @@ def template(workflows_dir: Path) -> dict[str, Any]:
     return synth_template(workflows_dir, bundle=False, context=LOCAL_CONTEXT)
 
 
-@pytest.fixture(scope="session")
+# Module scope: a test module gets a fresh cloud, and no other test's moto mock ever nests in it.
+@pytest.fixture(scope="module")
 def local_cloud(template: dict[str, Any], workflows_dir: Path) -> Iterator[Any]:
     from localcloud.cloud import LocalCloud
 

@@ -37,8 +37,8 @@ class FinishedRun:
 
 
 def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme", timeout: float = 60) -> FinishedRun:
-    started = runs.start_run(runs.backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex)
-    record = runs.backend().runs.get(tenant, started.run.run_id)
+    started = runs.start_run(runs.default_backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex)
+    record = runs.default_backend().runs.get(tenant, started.run.run_id)
     assert record is not None and record.execution_arn
     sfn = boto3.client("stepfunctions")
     deadline = time.monotonic() + timeout

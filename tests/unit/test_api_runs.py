@@ -234,7 +234,7 @@ def test_a_large_input_travels_as_an_artifact_and_the_run_links_to_it(monkeypatc
         assert run["input_artifact"]["key"] == reference["$artifact"]
         assert run["input_artifact"]["bytes"] == reference["bytes"]
         assert reference["$artifact"] in run["input_artifact"]["url"]
-        stored = api.s3.get_object(Bucket="sutram-test-artifacts", Key=reference["$artifact"])["Body"].read()
+        stored = api.s3.get_object(Bucket=aws.get_settings().bucket_name, Key=reference["$artifact"])["Body"].read()
         assert json.loads(stored) == large
 
 

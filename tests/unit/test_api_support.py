@@ -4,6 +4,7 @@ way to call the API handler with API Gateway REST proxy events. (No tests of its
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +21,6 @@ from sutram import aws
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
-TABLE = "sutram-test"
-BUCKET = "sutram-test-artifacts"
 WORKFLOW = "document-analysis"
 TRIVIAL_ASL = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
 VALID_INPUT = {"document": {"title": "Q3 report", "content": "Revenue grew in Lisbon."}}
@@ -35,10 +34,10 @@ def use_shared_boto3_session() -> None:
     boto3.DEFAULT_SESSION = _SHARED_SESSION
 
 
-def create_table(dynamodb: Any) -> None:
+def create_table(dynamodb: Any, name: str) -> None:
     """The single table as the stack declares it: pk/sk, and gsi1 (gsi1pk/gsi1sk, all attributes)."""
     dynamodb.create_table(
-        TableName=TABLE,
+        TableName=name,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -147,14 +146,17 @@ class ApiEnvironment:
 def api_environment(
     monkeypatch: pytest.MonkeyPatch, *, offload_threshold_bytes: int = 8192
 ) -> Iterator[ApiEnvironment]:
+    # Unique names: this mock may nest inside the session's local cloud, which shares moto's state.
+    suffix = uuid.uuid4().hex[:8]
+    table_name, bucket_name = f"sutram-test-{suffix}", f"sutram-test-{suffix}"
     for name, value in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "SUTRAM_TABLE": TABLE,
-        "SUTRAM_BUCKET": BUCKET,
+        "SUTRAM_TABLE": table_name,
+        "SUTRAM_BUCKET": bucket_name,
         "SUTRAM_OFFLOAD_THRESHOLD_BYTES": str(offload_threshold_bytes),
         "SUTRAM_WORKFLOWS_DIR": str(REPO / "workflows"),
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -164,18 +166,18 @@ def api_environment(
         monkeypatch.setenv(name, value)
     with mock_aws():
         use_shared_boto3_session()
-        create_table(boto3.client("dynamodb"))
+        create_table(boto3.client("dynamodb"), table_name)
         s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=bucket_name)
         stepfunctions = boto3.client("stepfunctions")
         arn = stepfunctions.create_state_machine(
-            name=f"sutram-{WORKFLOW}",
+            name=f"sutram-{WORKFLOW}-{suffix}",
             definition=json.dumps(TRIVIAL_ASL),
             roleArn="arn:aws:iam::123456789012:role/sutram-workflows",
         )["stateMachineArn"]
         monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: arn}))
         aws.reset()
         try:
-            yield ApiEnvironment(arn, boto3.resource("dynamodb").Table(TABLE), s3, stepfunctions)
+            yield ApiEnvironment(arn, boto3.resource("dynamodb").Table(table_name), s3, stepfunctions)
         finally:
             aws.reset()

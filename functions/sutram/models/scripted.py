@@ -35,7 +35,7 @@ def _entities(prompt: str) -> str:
     names: Counter[str] = Counter()
     for match in _NAME.finditer(prompt):
         name = match.group(1)
-        before = prompt[: match.start()].rstrip()
+        before = prompt[: match.start()].rstrip(" \t")
         sentence_start = not before or before[-1] in ".!?:#\n\""
         # A lone capitalised word opening a sentence is usually not a name.
         if name.split()[0] in _COMMON or (sentence_start and " " not in name):
