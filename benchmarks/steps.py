@@ -48,7 +48,10 @@ class EchoArgs(BaseModel):
 @tool("bench_echo")
 def bench_echo(args: EchoArgs, context: ToolContext) -> dict[str, Any]:
     """A trivial step: returns a small value derived from its input."""
-    return {"step": context.step_path, "previous": (args.value or {}).get("step") if isinstance(args.value, dict) else None}
+    return {
+        "step": context.step_path,
+        "previous": (args.value or {}).get("step") if isinstance(args.value, dict) else None,
+    }
 
 
 @dataclass
@@ -87,8 +90,12 @@ def chain_definition(steps: int) -> dict[str, Any]:
         "name": f"bench-{steps}",
         "description": f"{steps} trivial steps, each reading the previous one's output",
         "steps": [
-            {"id": f"s{i}", "type": "tool", "tool": "bench_echo",
-             "input": {"value": f"$.steps.s{i - 1}" if i > 1 else "$.input.seed"}}
+            {
+                "id": f"s{i}",
+                "type": "tool",
+                "tool": "bench_echo",
+                "input": {"value": f"$.steps.s{i - 1}" if i > 1 else "$.input.seed"},
+            }
             for i in range(1, steps + 1)
         ],
     }
@@ -160,13 +167,21 @@ def main() -> None:
     results = []
     for steps in options.steps:
         baseline_arn = sfn.create_state_machine(
-            name=f"baseline-{steps}", roleArn=cloud.role_arn, definition=json.dumps(
+            name=f"baseline-{steps}",
+            roleArn=cloud.role_arn,
+            definition=json.dumps(
                 __import__("benchmarks.baseline", fromlist=["definition"]).definition(baseline.arn, steps)
             ),
         )["stateMachineArn"]
         sutram_times, baseline_times, per_run = [], [], []
         for run_number in range(options.runs):
-            started = runs.start_run(runs.default_backend(), TENANT, f"bench-{steps}", StartRunRequest(input={"seed": {"step": "seed"}}), None)
+            started = runs.start_run(
+                runs.default_backend(),
+                TENANT,
+                f"bench-{steps}",
+                StartRunRequest(input={"seed": {"step": "seed"}}),
+                None,
+            )
             record = runs.default_backend().runs.get(TENANT, started.run.run_id)
             assert record is not None and record.execution_arn is not None
             arn = record.execution_arn
@@ -176,18 +191,26 @@ def main() -> None:
             assert description["status"] == "SUCCEEDED", description
             events = history(sfn, arn)
             sutram_times.extend(step_times(events)[:steps])  # RecordSuccess is not a step
-            per_run.append({
-                "step_writes": traffic.write_units["step"], "run_writes": traffic.write_units["run"],
-                "step_bytes": traffic.write_bytes["step"], "s3_bytes": traffic.s3_put_bytes,
-                "invocations": sum(cloud.invocations.values()) - invocations_before,
-                "transitions": transitions(events), "reads": sum(
-                    count for name, count in traffic.requests.items() if name.split(".")[1] in ("GetItem", "Query")
-                ),
-                "state_bytes_last_step": len(next(
-                    e["stateEnteredEventDetails"]["input"] for e in reversed(events)
-                    if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == f"s{steps}"
-                )),
-            })
+            per_run.append(
+                {
+                    "step_writes": traffic.write_units["step"],
+                    "run_writes": traffic.write_units["run"],
+                    "step_bytes": traffic.write_bytes["step"],
+                    "s3_bytes": traffic.s3_put_bytes,
+                    "invocations": sum(cloud.invocations.values()) - invocations_before,
+                    "transitions": transitions(events),
+                    "reads": sum(
+                        count for name, count in traffic.requests.items() if name.split(".")[1] in ("GetItem", "Query")
+                    ),
+                    "state_bytes_last_step": len(
+                        next(
+                            e["stateEnteredEventDetails"]["input"]
+                            for e in reversed(events)
+                            if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == f"s{steps}"
+                        )
+                    ),
+                }
+            )
             execution = sfn.start_execution(stateMachineArn=baseline_arn, name=f"b{run_number}", input="{}")
             assert wait(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
             baseline_times.extend(step_times(history(sfn, execution["executionArn"])))
@@ -227,8 +250,10 @@ def report(results: list[tuple[int, dict[str, Any], float, float]]) -> None:
         reads_cost = m["reads"] * PRICE_DDB_READ_UNIT
         s3_cost = (m["s3_bytes"] > 0) * PRICE_S3_PUT
         total = transitions_cost + lambda_cost + writes_cost + reads_cost + s3_cost
-        print(f"  N = {steps:>3}: ${total * 1000:8.3f}  (transitions ${transitions_cost * 1000:.3f}, "
-              f"Lambda ${lambda_cost * 1000:.3f}, DynamoDB ${(writes_cost + reads_cost) * 1000:.3f})")
+        print(
+            f"  N = {steps:>3}: ${total * 1000:8.3f}  (transitions ${transitions_cost * 1000:.3f}, "
+            f"Lambda ${lambda_cost * 1000:.3f}, DynamoDB ${(writes_cost + reads_cost) * 1000:.3f})"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def serve(port: int) -> int:
     config = local.write_cli_config(session)
     print(f"API      {session.api_url}")
     print(f"tenants  acme (user ada), globex (user grace); the CLI uses ada's token from {config}")
-    print("try      sutram run document-analysis --input '{\"document\": {\"title\": \"t\", \"content\": \"Hello\"}}' --follow")
+    print('try      sutram run document-analysis --input \'{"document": {"title": "t", "content": "Hello"}}\' --follow')
     print("Ctrl-C to stop (everything is in memory and goes away)")
     try:
         while True:
@@ -53,8 +53,12 @@ def demo() -> int:
     for number, path in enumerate(sorted(DOCUMENTS.glob("*.md")), start=3):
         title = path.read_text().splitlines()[0].lstrip("# ").strip()
         document = {"title": title, "content": path.read_text(), "format": "markdown"}
-        _, run = client.request("POST", "/workflows/document-analysis/runs", body={"input": {"document": document}},
-                                headers={"Idempotency-Key": f"demo-{path.stem}"})
+        _, run = client.request(
+            "POST",
+            "/workflows/document-analysis/runs",
+            body={"input": {"document": document}},
+            headers={"Idempotency-Key": f"demo-{path.stem}"},
+        )
         print(f"{number}. POST /workflows/document-analysis/runs  ({path.name})")
         failed += follow(client, run["run_id"], sys.stdout, as_json=False) != 0
         print(_crash_verdict(run["run_id"], title, model_calls.calls))
@@ -83,13 +87,16 @@ def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:
         elif state == "summarise" and event["type"] == "LambdaFunctionFailed":
             errors.append(event["lambdaFunctionFailedEventDetails"]["error"])
     model = calls.get(f'Summarise the document "{title}" in two sentences.', 0)
-    return (f"   summarise: Step Functions invoked it {invocations}x (failed: {', '.join(errors) or 'none'}, then "
-            f"retried); the model was called {model}x; the retry returned the recorded answer")
+    return (
+        f"   summarise: Step Functions invoked it {invocations}x (failed: {', '.join(errors) or 'none'}, then "
+        f"retried); the model was called {model}x; the retry returned the recorded answer"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run the local cloud and API until Ctrl-C")
     serve_parser.add_argument("--port", type=int, default=8765)

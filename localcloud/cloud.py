@@ -30,6 +30,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
+from moto.core.config import DefaultConfig
 
 from localcloud.lambda_context import LocalLambdaContext
 from localcloud.template import resolve, resources_of_type
@@ -37,7 +38,7 @@ from localcloud.template import resolve, resources_of_type
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
-MOTO_CONFIG = {
+MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
@@ -79,7 +80,7 @@ class LocalCloud:
         self.invocations: Counter[str] = Counter()
         self._physical: dict[str, str] = {}
         self._arns: dict[str, str] = {}
-        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock = mock_aws(config=MOTO_CONFIG)
         self._lock = threading.Lock()
 
     # lifecycle -------------------------------------------------------------------------------
@@ -117,8 +118,10 @@ class LocalCloud:
         try:
             return function.handler(event, context), None
         except SystemExit as exc:  # the runtime process exited: Lambda reports Runtime.ExitError
-            return {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {context.aws_request_id} "
-                    f"Error: Runtime exited with error: {exc}"}, "Unhandled"
+            return {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {context.aws_request_id} Error: Runtime exited with error: {exc}",
+            }, "Unhandled"
         except Exception as exc:
             return {
                 "errorType": type(exc).__name__,
@@ -136,8 +139,13 @@ class LocalCloud:
     ) -> LocalFunction:
         """Create a function that is not in the template (benchmarks, tests)."""
         boto3.client("lambda").create_function(
-            FunctionName=name, Runtime="python3.13", Role=LOCAL_ROLE, Handler=handler_path,
-            Code={"ZipFile": _empty_zip()}, Timeout=timeout_seconds, Environment={"Variables": environment},
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=LOCAL_ROLE,
+            Handler=handler_path,
+            Code={"ZipFile": _empty_zip()},
+            Timeout=timeout_seconds,
+            Environment={"Variables": environment},
         )
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         self.functions[name] = LocalFunction(name, handler_path, environment, timeout_seconds, arn)
@@ -157,8 +165,13 @@ class LocalCloud:
     # provisioning ----------------------------------------------------------------------------
 
     def _resolve(self, value: Any) -> Any:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "sutram-local"}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "sutram-local",
+        }
         return resolve(value, self._ref, self._get_att, pseudo)
 
     def _ref(self, logical_id: str) -> str:
@@ -205,9 +218,14 @@ class LocalCloud:
             props = resource.get("Properties", {})
             pool = client.create_user_pool(
                 PoolName=props.get("UserPoolName", logical_id),
-                Schema=[{key: value for key, value in attribute.items() if key in
-                         ("Name", "AttributeDataType", "Mutable", "Required")}
-                        for attribute in props.get("Schema", [])],
+                Schema=[
+                    {
+                        key: value
+                        for key, value in attribute.items()
+                        if key in ("Name", "AttributeDataType", "Mutable", "Required")
+                    }
+                    for attribute in props.get("Schema", [])
+                ],
             )["UserPool"]
             self._physical[logical_id] = pool["Id"]
             self._arns[logical_id] = pool["Arn"]
@@ -216,7 +234,9 @@ class LocalCloud:
             app_client = client.create_user_pool_client(
                 UserPoolId=props["UserPoolId"],
                 ClientName=props.get("ClientName", logical_id),
-                ExplicitAuthFlows=props.get("ExplicitAuthFlows", ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
+                ExplicitAuthFlows=props.get(
+                    "ExplicitAuthFlows", ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+                ),
             )["UserPoolClient"]
             self._physical[logical_id] = app_client["ClientId"]
 
@@ -240,8 +260,12 @@ class LocalCloud:
                 continue  # CDK's own helper functions (log retention, custom resources)
             environment = self._resolve(props.get("Environment", {}).get("Variables", {}))
             client.create_function(
-                FunctionName=logical_id, Runtime=props.get("Runtime", "python3.13"), Role=LOCAL_ROLE,
-                Handler=handler, Code={"ZipFile": placeholder}, Timeout=props.get("Timeout", 3),
+                FunctionName=logical_id,
+                Runtime=props.get("Runtime", "python3.13"),
+                Role=LOCAL_ROLE,
+                Handler=handler,
+                Code={"ZipFile": placeholder},
+                Timeout=props.get("Timeout", 3),
                 Environment={"Variables": environment},
             )
             self.functions[logical_id] = LocalFunction(

@@ -5,6 +5,7 @@ Shared by `python -m localcloud serve` and `python -m localcloud demo`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ class LocalSession:
         self.cloud.stop()
 
 
-def start(*, port: int = 0, environment: dict[str, str] | None = None, workflows_dir: Path | None = None) -> LocalSession:
+def start(
+    *, port: int = 0, environment: dict[str, str] | None = None, workflows_dir: Path | None = None
+) -> LocalSession:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from infra.synth import synth_template
 
@@ -44,7 +47,9 @@ def start(*, port: int = 0, environment: dict[str, str] | None = None, workflows
     template = synth_template(workflows, bundle=False, context=LOCAL_CONTEXT)
     cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows), **(environment or {})}).start()
     pool_id, client_id = _user_pool()
-    tokens = {user: _id_token(pool_id, client_id, user, tenant, groups) for user, (tenant, groups) in DEMO_USERS.items()}
+    tokens = {
+        user: _id_token(pool_id, client_id, user, tenant, groups) for user, (tenant, groups) in DEMO_USERS.items()
+    }
     api = cloud.function_named("sutram.handlers.api.handler")
 
     def handler(event: dict[str, Any], context: Any) -> Any:
@@ -73,18 +78,23 @@ def _user_pool() -> tuple[str, str]:
 def _id_token(pool_id: str, client_id: str, user: str, tenant: str, groups: list[str]) -> str:
     client = boto3.client("cognito-idp")
     client.admin_create_user(
-        UserPoolId=pool_id, Username=user, MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": "custom:tenant", "Value": tenant}, {"Name": "email", "Value": f"{user}@{tenant}.example"}],
+        UserPoolId=pool_id,
+        Username=user,
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "custom:tenant", "Value": tenant},
+            {"Name": "email", "Value": f"{user}@{tenant}.example"},
+        ],
     )
     client.admin_set_user_password(UserPoolId=pool_id, Username=user, Password=DEMO_PASSWORD, Permanent=True)
     for group in groups:
-        try:
+        with contextlib.suppress(client.exceptions.GroupExistsException):
             client.create_group(GroupName=group, UserPoolId=pool_id)
-        except client.exceptions.GroupExistsException:
-            pass
         client.admin_add_user_to_group(UserPoolId=pool_id, Username=user, GroupName=group)
     result = client.admin_initiate_auth(
-        UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": user, "PASSWORD": DEMO_PASSWORD},
     )
     return str(result["AuthenticationResult"]["IdToken"])

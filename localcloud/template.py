@@ -22,7 +22,7 @@ def resolve(value: Any, ref: Callable[[str], str], get_att: Callable[[str, str],
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
-        (name, argument), = value.items()
+        ((name, argument),) = value.items()
         if name == "Ref":
             return pseudo[argument] if argument in pseudo else ref(argument)
         if name == "Fn::GetAtt":

@@ -55,6 +55,8 @@ class ArtifactStore:
         return json.loads(body)
 
     def presigned_url(self, key: str, expires_seconds: int = 900) -> str:
-        return str(self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_seconds
-        ))
+        return str(
+            self._s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_seconds
+            )
+        )

@@ -54,7 +54,9 @@ class CheckpointStore:
         self._table = table
         self._retention = retention_seconds
 
-    def claim(self, key: StepKey, *, step_type: str, lease_seconds: int, at_most_once: bool) -> Claimed | AlreadyRecorded:
+    def claim(
+        self, key: StepKey, *, step_type: str, lease_seconds: int, at_most_once: bool
+    ) -> Claimed | AlreadyRecorded:
         now = _now()
         # An at-most-once step may only be re-claimed after an attempt that ended cleanly.
         takeover = "#status = :failed" if at_most_once else "(#status <> :succeeded AND lease_expires_at < :now)"
@@ -69,9 +71,13 @@ class CheckpointStore:
                 ConditionExpression=f"attribute_not_exists(pk) OR {takeover}",
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues={
-                    ":running": RUNNING, ":zero": 0, ":one": 1,
-                    ":lease": int(now + lease_seconds), ":now": _decimal_seconds(now),
-                    ":type": step_type, ":expires": int(now + self._retention),
+                    ":running": RUNNING,
+                    ":zero": 0,
+                    ":one": 1,
+                    ":lease": int(now + lease_seconds),
+                    ":now": _decimal_seconds(now),
+                    ":type": step_type,
+                    ":expires": int(now + self._retention),
                     **({":failed": FAILED} if at_most_once else {":succeeded": SUCCEEDED}),
                 },
                 ReturnValues="UPDATED_NEW",
@@ -103,8 +109,11 @@ class CheckpointStore:
         now = _now()
         names = {"#status": "status", "#output": "output"}
         values: dict[str, Any] = {
-            ":succeeded": SUCCEEDED, ":running": RUNNING, ":attempt": attempt,
-            ":output": json.dumps(output, separators=(",", ":")), ":now": _decimal_seconds(now),
+            ":succeeded": SUCCEEDED,
+            ":running": RUNNING,
+            ":attempt": attempt,
+            ":output": json.dumps(output, separators=(",", ":")),
+            ":now": _decimal_seconds(now),
         }
         expression = "SET #status = :succeeded, #output = :output, finished_at = :now"
         if usage is not None:
@@ -134,8 +143,11 @@ class CheckpointStore:
                 ConditionExpression="#status = :running AND attempt = :attempt",
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues={
-                    ":failed": FAILED, ":running": RUNNING, ":attempt": attempt,
-                    ":error": error[:2000], ":zero": 0,
+                    ":failed": FAILED,
+                    ":running": RUNNING,
+                    ":attempt": attempt,
+                    ":error": error[:2000],
+                    ":zero": 0,
                 },
             )
         except ClientError as exc:
@@ -148,7 +160,8 @@ class CheckpointStore:
 
         items: list[dict[str, Any]] = []
         query: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(keys.run_pk(tenant, run_id)) & Key("sk").begins_with(keys.STEP_PREFIX)
+            "KeyConditionExpression": Key("pk").eq(keys.run_pk(tenant, run_id))
+            & Key("sk").begins_with(keys.STEP_PREFIX)
         }
         while True:
             page = self._table.query(**query)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from sutram import expressions
 from sutram.errors import DEFAULT_RETRYABLE_ERRORS
@@ -116,9 +117,7 @@ class WorkflowDefinition(_Strict):
                 raise ValueError(f"step id {step.id!r} is used twice")
             for ref in expressions.references_in(step.input):
                 if ref.step_id is not None and ref.step_id not in seen:
-                    raise ValueError(
-                        f"step {step.id!r} reads $.steps.{ref.step_id}, which is not an earlier step"
-                    )
+                    raise ValueError(f"step {step.id!r} reads $.steps.{ref.step_id}, which is not an earlier step")
             seen.add(step.id)
         return self
 
@@ -135,7 +134,7 @@ class WorkflowDefinition(_Strict):
         return {step_id for step_id in read if step_id} | {self.steps[-1].id}
 
 
-def _describe(error: dict[str, Any], raw: Any) -> str:
+def _describe(error: ErrorDetails, raw: Any) -> str:
     location = list(error["loc"])
     where = ""
     if len(location) >= 2 and location[0] == "steps" and isinstance(location[1], int):

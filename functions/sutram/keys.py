@@ -1,9 +1,9 @@
 """The single-table layout. Every key starts with the tenant, so no query can cross tenants.
 
-    pk                            sk            item
-    TENANT#<t>#RUN#<run id>       RUN           the run: workflow, status, input, output
-    TENANT#<t>#RUN#<run id>       STEP#<path>   one step's checkpoint: lease, result, usage
-    gsi1pk TENANT#<t>, gsi1sk <created at>#<run id>   lists a tenant's runs, newest first
+pk                            sk            item
+TENANT#<t>#RUN#<run id>       RUN           the run: workflow, status, input, output
+TENANT#<t>#RUN#<run id>       STEP#<path>   one step's checkpoint: lease, result, usage
+gsi1pk TENANT#<t>, gsi1sk <created at>#<run id>   lists a tenant's runs, newest first
 """
 
 from __future__ import annotations

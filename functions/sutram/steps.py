@@ -122,7 +122,9 @@ def _call_model(step: LlmStep, args: dict[str, Any], runtime: StepRuntime) -> St
         except json.JSONDecodeError as exc:
             raise StepFailed(f"step {step.id!r}: the model did not return JSON ({exc})") from None
     usage = {
-        "provider": provider_name, "model_id": response.model_id, "latency_ms": latency_ms,
+        "provider": provider_name,
+        "model_id": response.model_id,
+        "latency_ms": latency_ms,
         **response.usage.model_dump(),
     }
     return StepResult(value, usage)

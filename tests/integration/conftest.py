@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
+from localcloud.observe import ModelCallCounter
 from sutram import aws, runs
 from sutram.api.models import StartRunRequest
-from localcloud.observe import ModelCallCounter
 
 
 @dataclass
@@ -37,7 +37,9 @@ class FinishedRun:
 
 
 def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme", timeout: float = 60) -> FinishedRun:
-    started = runs.start_run(runs.default_backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex)
+    started = runs.start_run(
+        runs.default_backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex
+    )
     record = runs.default_backend().runs.get(tenant, started.run.run_id)
     assert record is not None and record.execution_arn
     sfn = boto3.client("stepfunctions")

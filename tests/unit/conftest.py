@@ -13,16 +13,20 @@ from moto import mock_aws
 from sutram import aws
 
 
-
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Unique names: this mock may nest inside the session's local cloud, which shares moto's state.
     suffix = uuid.uuid4().hex[:8]
     table_name, bucket_name = f"sutram-unit-{suffix}", f"sutram-unit-{suffix}"
     for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "unit", "AWS_SECRET_ACCESS_KEY": "unit",
-        "SUTRAM_TABLE": table_name, "SUTRAM_BUCKET": bucket_name, "SUTRAM_OFFLOAD_THRESHOLD_BYTES": "1024",
-        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "unit",
+        "AWS_SECRET_ACCESS_KEY": "unit",
+        "SUTRAM_TABLE": table_name,
+        "SUTRAM_BUCKET": bucket_name,
+        "SUTRAM_OFFLOAD_THRESHOLD_BYTES": "1024",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
     }.items():
         monkeypatch.setenv(name, value)
     aws.reset()
@@ -30,12 +34,19 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         boto3.client("dynamodb").create_table(
             TableName=table_name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")],
-            GlobalSecondaryIndexes=[{
-                "IndexName": "gsi1",
-                "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi1",
+                    "KeySchema": [
+                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         boto3.client("s3").create_bucket(Bucket=bucket_name)

@@ -23,7 +23,9 @@ def test_every_shipped_workflow_loads():
 
 
 def test_a_bad_field_names_file_step_and_field(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 name: flow
 steps:
   - id: first
@@ -33,7 +35,8 @@ steps:
     type: llm
     prompt: hi
     retry: {max_attempts: 99}
-""")
+""",
+    )
     with pytest.raises(DefinitionError) as error:
         load_definition(path)
     assert str(error.value) == (
@@ -48,24 +51,31 @@ def test_an_unknown_step_type_is_named(tmp_path):
 
 
 def test_a_reference_to_a_later_step_is_refused(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 name: flow
 steps:
   - {id: first, type: llm, prompt: "{{x}}", input: {x: $.steps.second}}
   - {id: second, type: llm, prompt: hi}
-""")
+""",
+    )
     with pytest.raises(DefinitionError, match=r"step 'first' reads \$.steps.second, which is not an earlier step"):
         load_definition(path)
 
 
 def test_a_prompt_placeholder_without_input_is_refused(tmp_path):
     path = write(tmp_path, "name: flow\nsteps:\n  - {id: first, type: llm, prompt: 'Hello {{name}}'}\n")
-    with pytest.raises(DefinitionError, match=r"step 'first' \(steps\[0\]\).*placeholder \{\{name\}\} has no entry in input"):
+    with pytest.raises(
+        DefinitionError, match=r"step 'first' \(steps\[0\]\).*placeholder \{\{name\}\} has no entry in input"
+    ):
         load_definition(path)
 
 
 def test_an_unparseable_expression_is_refused(tmp_path):
-    path = write(tmp_path, "name: flow\nsteps:\n  - {id: first, type: tool, tool: extract_text, input: {d: $.output.x}}\n")
+    path = write(
+        tmp_path, "name: flow\nsteps:\n  - {id: first, type: tool, tool: extract_text, input: {d: $.output.x}}\n"
+    )
     with pytest.raises(DefinitionError, match=r"field 'input'.*must start with \$.input or \$.steps"):
         load_definition(path)
 
@@ -90,6 +100,9 @@ def test_invalid_yaml_is_reported_with_the_file(tmp_path):
 
 def test_an_unknown_tool_is_named_with_the_registered_ones(tmp_path):
     path = write(tmp_path, "name: flow\nsteps:\n  - {id: fetch, type: tool, tool: teleport}\n")
-    with pytest.raises(DefinitionError, match=r"step 'fetch' \(steps\[0\]\), field 'tool': unknown tool 'teleport'; "
-                       r"registered tools: .*extract_text"):
+    with pytest.raises(
+        DefinitionError,
+        match=r"step 'fetch' \(steps\[0\]\), field 'tool': unknown tool 'teleport'; "
+        r"registered tools: .*extract_text",
+    ):
         load_definition(path)

@@ -105,9 +105,12 @@ def test_a_missing_input_value_names_the_expression(model):
 
 
 def test_a_large_output_goes_to_s3_and_round_trips(aws_env):
-    event = StepEvent.model_validate({
-        "run": RUN, "step": {"id": "big", "type": "tool", "tool": "unit_repeat", "input": {"text": "ab"}},
-    })
+    event = StepEvent.model_validate(
+        {
+            "run": RUN,
+            "step": {"id": "big", "type": "tool", "tool": "unit_repeat", "input": {"text": "ab"}},
+        }
+    )
     output = run_step(event, aws.step_runtime())
 
     assert output[REF].startswith("tenants/acme/artifacts/sha256/") and output["bytes"] == 4002
@@ -128,10 +131,18 @@ def test_another_tenants_artifact_cannot_be_read(aws_env):
 
 def test_an_at_most_once_tool_that_died_mid_call_stops_with_outcome_unknown(aws_env, monkeypatch):
     monkeypatch.setattr(aws.step_runtime(), "lease_margin_seconds", 0)
-    event = StepEvent.model_validate({
-        "run": RUN,
-        "step": {"id": "notify", "type": "tool", "tool": "unit_send_once", "input": {"text": "crash"}, "timeout_seconds": 1},
-    })
+    event = StepEvent.model_validate(
+        {
+            "run": RUN,
+            "step": {
+                "id": "notify",
+                "type": "tool",
+                "tool": "unit_send_once",
+                "input": {"text": "crash"},
+                "timeout_seconds": 1,
+            },
+        }
+    )
     side_effects.clear()
     with pytest.raises(SystemExit):
         run_step(event, aws.step_runtime())
@@ -146,7 +157,10 @@ def test_an_at_most_once_tool_that_died_mid_call_stops_with_outcome_unknown(aws_
 
 
 def test_tools_receive_an_idempotency_key_stable_for_the_step(aws_env):
-    event = StepEvent.model_validate({
-        "run": RUN, "step": {"id": "notify", "type": "tool", "tool": "unit_send_once", "input": {"text": "hi"}},
-    })
+    event = StepEvent.model_validate(
+        {
+            "run": RUN,
+            "step": {"id": "notify", "type": "tool", "tool": "unit_send_once", "input": {"text": "hi"}},
+        }
+    )
     assert run_step(event, aws.step_runtime()) == {"sent": "hi", "key": "run-1/notify"}

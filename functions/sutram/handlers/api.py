@@ -1,10 +1,12 @@
-"""Lambda handler for the HTTP API (API Gateway REST proxy events)."""
+"""Lambda handler for the HTTP API (API Gateway REST proxy events).
+
+Request counts and latencies come from API Gateway's own metrics; this handler adds none."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -12,11 +14,9 @@ from sutram.api.app import app
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sutram import runs
@@ -21,4 +22,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     finish = runs.FinishEvent.model_validate(event)
     logger.append_keys(tenant=finish.run.tenant, run_id=finish.run.run_id, status=finish.status)
     runs.finish_run(runs.default_backend(), finish)
+    metrics.add_dimension(name="workflow", value=finish.run.workflow)
+    metrics.add_metric(
+        name="RunsSucceeded" if finish.status == "SUCCEEDED" else "RunsFailed", unit=MetricUnit.Count, value=1
+    )
     return {"run_id": finish.run.run_id, "status": finish.status}

@@ -16,8 +16,28 @@ from sutram.models import ModelRequest, ModelResponse, Usage
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _NAME = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)*)\b")
-_COMMON = {"The", "A", "An", "This", "That", "In", "On", "It", "We", "Our", "Summarise",
-           "Extract", "Return", "List", "Text", "Document", "For", "And", "Of", "To"}
+_COMMON = {
+    "The",
+    "A",
+    "An",
+    "This",
+    "That",
+    "In",
+    "On",
+    "It",
+    "We",
+    "Our",
+    "Summarise",
+    "Extract",
+    "Return",
+    "List",
+    "Text",
+    "Document",
+    "For",
+    "And",
+    "Of",
+    "To",
+}
 
 
 def _tokens(text: str) -> int:
@@ -36,7 +56,7 @@ def _entities(prompt: str) -> str:
     for match in _NAME.finditer(prompt):
         name = match.group(1)
         before = prompt[: match.start()].rstrip(" \t")
-        sentence_start = not before or before[-1] in ".!?:#\n\""
+        sentence_start = not before or before[-1] in '.!?:#\n"'
         # A lone capitalised word opening a sentence is usually not a name.
         if name.split()[0] in _COMMON or (sentence_start and " " not in name):
             continue
