@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Metrics
 from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
 from moto.core.config import DefaultConfig
@@ -128,6 +129,10 @@ class LocalCloud:
                 "errorMessage": str(exc),
                 "stackTrace": traceback.format_exception(exc)[-5:],
             }, "Unhandled"
+        finally:
+            # Locally there is no CloudWatch to receive metrics (POWERTOOLS_METRICS_DISABLED), and
+            # Powertools keeps undelivered metrics in a process-wide set: drop them per invocation.
+            Metrics().clear_metrics()
 
     def function_named(self, handler_path: str) -> LocalFunction:
         return next(f for f in self.functions.values() if f.handler_path == handler_path)

@@ -34,17 +34,25 @@ class LocalSession:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # release the listening socket, not just the serving thread
         self.cloud.stop()
 
 
 def start(
-    *, port: int = 0, environment: dict[str, str] | None = None, workflows_dir: Path | None = None
+    *,
+    port: int = 0,
+    environment: dict[str, str] | None = None,
+    workflows_dir: Path | None = None,
+    template: dict[str, Any] | None = None,
 ) -> LocalSession:
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from infra.synth import synth_template
-
+    """Start the local cloud, the demo users and the API. `template`: one already synthesized from
+    `workflows_dir` with LOCAL_CONTEXT (the tests synthesize once per session); synthesized here when omitted."""
     workflows = workflows_dir or REPO / "workflows"
-    template = synth_template(workflows, bundle=False, context=LOCAL_CONTEXT)
+    if template is None:
+        os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+        from infra.synth import synth_template
+
+        template = synth_template(workflows, bundle=False, context=LOCAL_CONTEXT)
     cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows), **(environment or {})}).start()
     pool_id, client_id = _user_pool()
     tokens = {

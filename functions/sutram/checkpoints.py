@@ -1,12 +1,15 @@
-"""Step checkpoints: one DynamoDB item per executed step, written at most twice.
+"""Step checkpoints: one DynamoDB item per executed step, written twice on the happy path.
 
-1. `claim` takes an in-progress lease (conditional update). If the step already has a result,
-   the same request returns it instead (ReturnValuesOnConditionCheckFailure), so a re-executed
-   step costs one request and never calls its model or tool again.
-2. `complete` writes the result, conditional on still holding the lease.
+1. `claim` puts an in-progress lease, conditional on the item not existing. If the step already
+   ran, the same request returns the existing item (ReturnValuesOnConditionCheckFailure): a
+   recorded result comes back without a model or tool call, a live lease means a concurrent
+   duplicate (StepInProgress), and a released or expired lease is taken over by a second,
+   conditional put that bumps the attempt.
+2. `complete` puts the finished item with its result, conditional on still holding the lease.
 
-A failed attempt releases its lease (`release`); a crashed attempt's lease expires after the
-step's timeout plus a margin, and only then may another attempt take over.
+Both writes are whole-item puts on the step's own item; nothing else is written per step. A failed
+attempt releases its lease (`release`); a crashed attempt's lease expires after the step's
+timeout plus a margin, and only then may another attempt take over.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from sutram import keys
 from sutram.errors import OutcomeUnknown, StepInProgress, TransientStepError
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+_OWNED = "#status = :running AND attempt = :attempt"
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,10 @@ class StepKey:
 
 @dataclass(frozen=True)
 class Claimed:
+    """This attempt holds the step's lease and must call `complete` or `release`."""
+
     attempt: int
+    item: dict[str, Any]  # the lease item as written, the base of the final item
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,14 @@ def _now() -> float:
     return time.time()
 
 
+def _seconds(value: float) -> Decimal:
+    return Decimal(str(round(value, 3)))
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
 class CheckpointStore:
     def __init__(self, table: Any, retention_seconds: int) -> None:
         self._table = table
@@ -58,106 +75,93 @@ class CheckpointStore:
         self, key: StepKey, *, step_type: str, lease_seconds: int, at_most_once: bool
     ) -> Claimed | AlreadyRecorded:
         now = _now()
-        # An at-most-once step may only be re-claimed after an attempt that ended cleanly.
-        takeover = "#status = :failed" if at_most_once else "(#status <> :succeeded AND lease_expires_at < :now)"
+        lease = {
+            **key.item_key,
+            "status": RUNNING,
+            "attempt": 1,
+            "step_type": step_type,
+            "started_at": _seconds(now),
+            "lease_expires_at": int(now + lease_seconds),
+            "expires_at": int(now + self._retention),
+        }
         try:
-            response = self._table.update_item(
-                Key=key.item_key,
-                UpdateExpression=(
-                    "SET #status = :running, attempt = if_not_exists(attempt, :zero) + :one, "
-                    "lease_expires_at = :lease, started_at = if_not_exists(started_at, :now), "
-                    "step_type = :type, expires_at = :expires REMOVE #error"
-                ),
-                ConditionExpression=f"attribute_not_exists(pk) OR {takeover}",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues={
-                    ":running": RUNNING,
-                    ":zero": 0,
-                    ":one": 1,
-                    ":lease": int(now + lease_seconds),
-                    ":now": _decimal_seconds(now),
-                    ":type": step_type,
-                    ":expires": int(now + self._retention),
-                    **({":failed": FAILED} if at_most_once else {":succeeded": SUCCEEDED}),
-                },
-                ReturnValues="UPDATED_NEW",
+            self._table.put_item(
+                Item=lease,
+                ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
+            return Claimed(attempt=1, item=lease)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not _is_condition_failure(exc):
                 raise
-            return self._existing(key, exc.response.get("Item", {}), now, at_most_once)
-        return Claimed(attempt=int(response["Attributes"]["attempt"]))
-
-    @staticmethod
-    def _existing(key: StepKey, item: dict[str, Any], now: float, at_most_once: bool) -> AlreadyRecorded:
-        status = item.get("status", {}).get("S")
+            existing = exc.response.get("Item", {})
+        status = existing.get("status", {}).get("S")
         if status == SUCCEEDED:
-            return AlreadyRecorded(output=json.loads(item["output"]["S"]))
-        lease_expires_at = int(item.get("lease_expires_at", {}).get("N", "0"))
-        if status == RUNNING and at_most_once and lease_expires_at < now:
+            return AlreadyRecorded(output=json.loads(existing["output"]["S"]))
+        previous = int(existing.get("attempt", {}).get("N", "0"))
+        lease_expires_at = int(existing.get("lease_expires_at", {}).get("N", "0"))
+        if status == RUNNING and lease_expires_at >= now:
+            raise StepInProgress(
+                f"step {key.path!r} of run {key.run_id}: attempt {previous} holds the lease until {lease_expires_at}"
+            )
+        if status == RUNNING and at_most_once:
             raise OutcomeUnknown(
                 f"step {key.path!r} of run {key.run_id}: an at-most-once attempt started and never "
                 "recorded an outcome; check the target system, then fork or fail the run"
             )
-        raise StepInProgress(
-            f"step {key.path!r} of run {key.run_id}: attempt {item.get('attempt', {}).get('N', '?')} "
-            f"holds the lease until {lease_expires_at}"
-        )
+        return self._take_over(key, lease, previous, Decimal(existing["started_at"]["N"]))
 
-    def complete(self, key: StepKey, attempt: int, output: Any, usage: dict[str, Any] | None) -> None:
-        now = _now()
-        names = {"#status": "status", "#output": "output"}
-        values: dict[str, Any] = {
-            ":succeeded": SUCCEEDED,
-            ":running": RUNNING,
-            ":attempt": attempt,
-            ":output": json.dumps(output, separators=(",", ":")),
-            ":now": _decimal_seconds(now),
-        }
-        expression = "SET #status = :succeeded, #output = :output, finished_at = :now"
-        if usage is not None:
-            expression += ", #usage = :usage"
-            names["#usage"] = "usage"
-            values[":usage"] = usage
+    def _take_over(self, key: StepKey, lease: dict[str, Any], previous: int, started_at: Decimal) -> Claimed:
+        item = {**lease, "attempt": previous + 1, "started_at": started_at}
         try:
-            self._table.update_item(
-                Key=key.item_key,
-                UpdateExpression=expression + " REMOVE lease_expires_at",
-                ConditionExpression="#status = :running AND attempt = :attempt",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="attempt = :previous AND #status <> :succeeded",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":previous": previous, ":succeeded": SUCCEEDED},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not _is_condition_failure(exc):
+                raise
+            raise StepInProgress(f"step {key.path!r} of run {key.run_id}: another attempt took over first") from None
+        return Claimed(attempt=previous + 1, item=item)
+
+    def complete(self, claim: Claimed, output: Any, usage: dict[str, Any] | None) -> None:
+        item = {key: value for key, value in claim.item.items() if key != "lease_expires_at"}
+        item |= {
+            "status": SUCCEEDED,
+            "output": json.dumps(output, separators=(",", ":")),
+            "finished_at": _seconds(_now()),
+        }
+        if usage is not None:
+            item["usage"] = usage
+        try:
+            self._put_owned(claim, item)
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
                 raise
             # Our lease expired and another attempt took over: let Step Functions retry,
             # which returns whatever that attempt records.
-            raise TransientStepError(f"step {key.path!r}: lease lost before the result was written") from None
+            raise TransientStepError(f"step {item['sk']!r}: lease lost before the result was written") from None
 
-    def release(self, key: StepKey, attempt: int, error: str) -> None:
+    def release(self, claim: Claimed, error: str) -> None:
+        item = {**claim.item, "status": FAILED, "error": error[:2000], "lease_expires_at": 0}
         try:
-            self._table.update_item(
-                Key=key.item_key,
-                UpdateExpression="SET #status = :failed, #error = :error, lease_expires_at = :zero",
-                ConditionExpression="#status = :running AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues={
-                    ":failed": FAILED,
-                    ":running": RUNNING,
-                    ":attempt": attempt,
-                    ":error": error[:2000],
-                    ":zero": 0,
-                },
-            )
+            self._put_owned(claim, item)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not _is_condition_failure(exc):
                 raise
+
+    def _put_owned(self, claim: Claimed, item: dict[str, Any]) -> None:
+        self._table.put_item(
+            Item=item,
+            ConditionExpression=_OWNED,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":running": RUNNING, ":attempt": claim.attempt},
+        )
 
     def list_steps(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
         """The run's checkpoints in the order their steps first started."""
-        from boto3.dynamodb.conditions import Key
-
         items: list[dict[str, Any]] = []
         query: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(keys.run_pk(tenant, run_id))
@@ -170,9 +174,3 @@ class CheckpointStore:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return sorted(items, key=lambda item: (item.get("started_at", 0), item["sk"]))
-
-
-def _decimal_seconds(now: float) -> Any:
-    from decimal import Decimal
-
-    return Decimal(str(round(now, 3)))

@@ -85,9 +85,9 @@ def run_step(event: StepEvent, runtime: StepRuntime) -> Any:
         else:
             result = _call_tool(step, args, key, claim.attempt)
         output = runtime.artifacts.offload_if_large(run.tenant, result.value)
-        runtime.checkpoints.complete(key, claim.attempt, output, result.usage)
+        runtime.checkpoints.complete(claim, output, result.usage)
     except Exception as exc:
-        runtime.checkpoints.release(key, claim.attempt, f"{type(exc).__name__}: {exc}")
+        runtime.checkpoints.release(claim, f"{type(exc).__name__}: {exc}")
         raise
     point = "after_model_call" if isinstance(step, LlmStep) else "after_tool_call"
     faults.crash_if_injected(runtime.faults, step.id, point, claim.attempt)

@@ -313,7 +313,7 @@ def test_steps_come_in_order_with_usage_and_a_link_to_a_large_output(
         def record(step_id: str, output: object, usage: dict[str, object] | None = None) -> None:
             key = StepKey("acme", run_id, step_id)
             claim = store.claim(key, step_type="llm" if usage else "tool", lease_seconds=60, at_most_once=False)
-            store.complete(key, claim.attempt, artifacts.offload_if_large("acme", output), usage)  # type: ignore[union-attr]
+            store.complete(claim, artifacts.offload_if_large("acme", output), usage)  # type: ignore[arg-type]
 
         record("extract", {"title": "Q3", "text": "x" * 400})
         record(
@@ -330,7 +330,7 @@ def test_steps_come_in_order_with_usage_and_a_link_to_a_large_output(
         )
         failing = StepKey("acme", run_id, "entities")
         attempt = store.claim(failing, step_type="llm", lease_seconds=60, at_most_once=False)
-        store.release(failing, attempt.attempt, "StepFailed: the model did not return JSON")  # type: ignore[union-attr]
+        store.release(attempt, "StepFailed: the model did not return JSON")  # type: ignore[arg-type]
 
         steps = api.call("GET", f"/runs/{run_id}/steps")
         run = api.call("GET", f"/runs/{run_id}").body

@@ -162,6 +162,7 @@ def api_environment(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "sutram-test",
         "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
+        "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():

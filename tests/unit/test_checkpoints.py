@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sutram import checkpoints
-from sutram.checkpoints import AlreadyRecorded, CheckpointStore, Claimed, StepKey
+from sutram.checkpoints import AlreadyRecorded, CheckpointStore, StepKey
 from sutram.errors import OutcomeUnknown, StepInProgress, TransientStepError
 
 KEY = StepKey("acme", "run-1", "summarise")
@@ -21,11 +21,11 @@ def claim(store: CheckpointStore, *, lease: int = 60, at_most_once: bool = False
 
 
 def test_first_claim_takes_attempt_one(store):
-    assert claim(store) == Claimed(attempt=1)
+    assert claim(store).attempt == 1
 
 
 def test_a_recorded_result_is_returned_instead_of_a_new_claim(store):
-    store.complete(KEY, claim(store).attempt, {"summary": "done"}, usage=None)
+    store.complete(claim(store), {"summary": "done"}, usage=None)
 
     assert claim(store) == AlreadyRecorded(output={"summary": "done"})
 
@@ -42,13 +42,13 @@ def test_an_expired_lease_is_taken_over_by_the_next_attempt(store, monkeypatch):
     later = checkpoints._now() + 11
     monkeypatch.setattr(checkpoints, "_now", lambda: later)
 
-    assert claim(store) == Claimed(attempt=2)
+    assert claim(store).attempt == 2
 
 
 def test_a_released_lease_can_be_claimed_at_once(store):
-    store.release(KEY, claim(store).attempt, "TransientStepError: throttled")
+    store.release(claim(store), "TransientStepError: throttled")
 
-    assert claim(store) == Claimed(attempt=2)
+    assert claim(store).attempt == 2
 
 
 def test_a_result_from_a_lost_lease_is_refused(store, monkeypatch):
@@ -58,7 +58,7 @@ def test_a_result_from_a_lost_lease_is_refused(store, monkeypatch):
     claim(store)  # attempt 2 takes over
 
     with pytest.raises(TransientStepError, match="lease lost"):
-        store.complete(KEY, first.attempt, "stale", usage=None)
+        store.complete(first, "stale", usage=None)
 
 
 def test_at_most_once_never_reclaims_an_attempt_without_an_outcome(store, monkeypatch):
@@ -71,14 +71,14 @@ def test_at_most_once_never_reclaims_an_attempt_without_an_outcome(store, monkey
 
 
 def test_at_most_once_may_retry_after_a_clean_failure(store):
-    store.release(KEY, claim(store, at_most_once=True).attempt, "StepFailed: refused")
+    store.release(claim(store, at_most_once=True), "StepFailed: refused")
 
-    assert claim(store, at_most_once=True) == Claimed(attempt=2)
+    assert claim(store, at_most_once=True).attempt == 2
 
 
 def test_usage_is_recorded_with_the_result(store, table):
     usage = {"provider": "scripted", "model_id": "m", "input_tokens": 10, "output_tokens": 4, "cached_tokens": 2}
-    store.complete(KEY, claim(store).attempt, "text", usage=usage)
+    store.complete(claim(store), "text", usage=usage)
 
     item = table.get_item(Key=KEY.item_key)["Item"]
     assert item["status"] == "succeeded"

@@ -70,7 +70,7 @@ def _complete_steps(run_id: str) -> None:
     for step_id, usage in (("extract", None), ("summarise", {"input_tokens": 120, "output_tokens": 30})):
         key = StepKey("acme", run_id, step_id)
         claim = store.claim(key, step_type="llm" if usage else "tool", lease_seconds=60, at_most_once=False)
-        store.complete(key, claim.attempt, f"{step_id} done", usage)  # type: ignore[union-attr]
+        store.complete(claim, f"{step_id} done", usage)  # type: ignore[arg-type]
 
 
 # --- run, status, steps, runs -------------------------------------------------------------------
