@@ -21,6 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 DOCUMENT = {"title": "Board minutes", "content": "Ines Duarte opened the meeting. The budget was approved."}
 NO_SUCH_RUN = {"error": {"code": "run_not_found", "message": "no such run"}}
 UNAUTHORIZED = {"message": "Unauthorized"}
+CURSOR_REFUSED = "the cursor is not one this API returned to you"
 
 
 @pytest.fixture(scope="module")
@@ -126,27 +127,22 @@ def test_a_cursor_issued_to_one_tenant_is_refused_for_another(api):
 
     # Then
     assert response.status_code == 400
-    assert response.json() == {
-        "error": {
-            "code": "invalid_cursor",
-            "message": "the cursor is not one this API returned to you",
-            "field": "cursor",
-        }
-    }
+    assert response.json() == {"error": {"code": "invalid_cursor", "message": CURSOR_REFUSED, "field": "cursor"}}
+
+
+def _invalid(code: str, field: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message, "field": field}
 
 
 @pytest.mark.parametrize(
     ("params", "error"),
     [
-        (
-            {"cursor": "bm90LWEtY3Vyc29y"},
-            {"code": "invalid_cursor", "message": "the cursor is not one this API returned to you", "field": "cursor"},
-        ),
-        ({"limit": 0}, {"code": "invalid_request", "message": "Input should be greater than or equal to 1", "field": "limit"}),
-        ({"limit": 101}, {"code": "invalid_request", "message": "Input should be less than or equal to 100", "field": "limit"}),
+        ({"cursor": "bm90LWEtY3Vyc29y"}, _invalid("invalid_cursor", "cursor", CURSOR_REFUSED)),
+        ({"limit": 0}, _invalid("invalid_request", "limit", "Input should be greater than or equal to 1")),
+        ({"limit": 101}, _invalid("invalid_request", "limit", "Input should be less than or equal to 100")),
         (
             {"status": "running"},
-            {"code": "invalid_request", "message": "Input should be 'RUNNING', 'SUCCEEDED' or 'FAILED'", "field": "status"},
+            _invalid("invalid_request", "status", "Input should be 'RUNNING', 'SUCCEEDED' or 'FAILED'"),
         ),
     ],
     ids=["forged-cursor", "limit-0", "limit-101", "lower-case-status"],
@@ -188,7 +184,7 @@ def _forged_signature(tokens: dict[str, str]) -> str:
 
 def _tenant_rewritten(tokens: dict[str, str]) -> str:
     """grace's token with its tenant claim changed to acme, keeping grace's valid signature."""
-    header, payload, signature = tokens["grace"].split(".")
+    header, _, signature = tokens["grace"].split(".")
     claims = _jwt_parts(tokens["grace"])[1]
     return ".".join([header, _b64({**claims, "custom:tenant": "acme"}), signature])
 

@@ -71,7 +71,7 @@ def test_run_follow_shows_each_step_succeed_and_exits_0(sutram_cli):
     assert final == {step: ("SUCCEEDED", 1) for step in STEPS}
     assert list(final) == STEPS
     assert re.fullmatch(rf"run {started[1]}  document-analysis  SUCCEEDED  \d+\.\d\ds", lines[-2])
-    assert lines[-1] == "4 steps completed, 2 model calls, 118 in / 45 out tokens"
+    assert lines[-1] == "4 steps completed, 2 model calls, 122 in / 48 out tokens"
 
 
 def test_run_with_the_same_idempotency_key_twice_says_already_started(sutram_cli, api):
@@ -107,7 +107,7 @@ def test_steps_lists_the_four_steps_in_order(sutram_cli, adas_run):
     lines = out.splitlines()
     assert [line.split()[1] for line in lines] == STEPS
     assert all(re.match(r"^\S \S+\s+SUCCEEDED\s+attempt 1\s", line) for line in lines)
-    assert lines[1].endswith("  37 in / 15 out") and lines[2].endswith("  41 in / 30 out")
+    assert lines[1].endswith("  59 in / 15 out") and lines[2].endswith("  63 in / 33 out")
 
 
 def test_status_of_another_tenants_run_exits_1_saying_there_is_no_such_run(sutram_cli, adas_run):
