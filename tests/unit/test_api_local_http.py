@@ -19,7 +19,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from moto import mock_aws
-from test_api_support import VALID_INPUT, WORKFLOW, api_environment, use_shared_boto3_session
+from tests.unit.api_support import VALID_INPUT, WORKFLOW, api_environment, use_shared_boto3_session
 
 from localcloud.http_api import CognitoIdTokenVerifier, serve
 from localcloud.lambda_context import LocalLambdaContext

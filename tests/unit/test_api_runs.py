@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
-from test_api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
+from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 from sutram import aws, runs
 from sutram.checkpoints import StepKey

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from test_api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
+from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 from cli import main as cli
 from localcloud.http_api import serve

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from test_api_support import ApiEnvironment, api_environment
+from tests.unit.api_support import ApiEnvironment, api_environment
 
 from sutram import runs
 
