@@ -211,7 +211,9 @@ def main() -> None:
                     ),
                 }
             )
-            execution = sfn.start_execution(stateMachineArn=baseline_arn, name=f"baseline-{steps}-{run_number}", input="{}")
+            execution = sfn.start_execution(
+                stateMachineArn=baseline_arn, name=f"baseline-{steps}-{run_number}", input="{}"
+            )
             assert wait(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
             baseline_times.extend(step_times(history(sfn, execution["executionArn"])))
         first = per_run[0]

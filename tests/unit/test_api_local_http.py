@@ -19,11 +19,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from moto import mock_aws
-from tests.unit.api_support import VALID_INPUT, WORKFLOW, api_environment, use_shared_boto3_session
 
 from localcloud.http_api import CognitoIdTokenVerifier, serve
 from localcloud.lambda_context import LocalLambdaContext
 from sutram.handlers.api import handler as api_handler
+from tests.unit.api_support import VALID_INPUT, WORKFLOW, api_environment, use_shared_boto3_session
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

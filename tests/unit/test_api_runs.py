@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
-from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 from sutram import aws, runs
 from sutram.checkpoints import StepKey
+from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
-from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 from cli import main as cli
 from localcloud.http_api import serve
 from sutram import aws
 from sutram.checkpoints import StepKey
 from sutram.handlers.api import handler as api_handler
+from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
