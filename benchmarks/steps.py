@@ -27,6 +27,7 @@ import boto3
 import yaml
 from pydantic import BaseModel
 
+from benchmarks.baseline import definition as baseline_definition
 from sutram.tools import ToolContext, tool
 
 WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
@@ -169,9 +170,7 @@ def main() -> None:
         baseline_arn = sfn.create_state_machine(
             name=f"baseline-{steps}",
             roleArn=cloud.role_arn,
-            definition=json.dumps(
-                __import__("benchmarks.baseline", fromlist=["definition"]).definition(baseline.arn, steps)
-            ),
+            definition=json.dumps(baseline_definition(baseline.arn, steps)),
         )["stateMachineArn"]
         sutram_times, baseline_times, per_run = [], [], []
         for run_number in range(options.runs):
