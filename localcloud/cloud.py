@@ -83,6 +83,10 @@ class LocalCloud:
         self._arns: dict[str, str] = {}
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._lock = threading.Lock()
+        # All handlers share this process's module-level state (sutram.aws's cached boto3 clients and
+        # resources, which are not thread-safe). A Lambda sandbox runs one invocation at a time; so does
+        # this process: every invocation, of any function, holds `sandbox` (re-entrant: a handler may invoke).
+        self.sandbox = threading.RLock()
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -117,7 +121,8 @@ class LocalCloud:
             self.invocations[function.name] += 1
         context = LocalLambdaContext(function_name=function.name, timeout_seconds=function.timeout_seconds)
         try:
-            return function.handler(event, context), None
+            with self.sandbox:
+                return function.handler(event, context), None
         except SystemExit as exc:  # the runtime process exited: Lambda reports Runtime.ExitError
             return {
                 "errorType": "Runtime.ExitError",

@@ -62,7 +62,8 @@ def start(
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         cloud.invocations[api.name] += 1
-        return api.handler(event, context)
+        with cloud.sandbox:  # never alongside a step's invocation: they share this process's boto3 objects
+            return api.handler(event, context)
 
     verifier = CognitoIdTokenVerifier.for_moto(user_pool_id=pool_id, client_ids=[client_id])
     server, api_url = serve(handler, port=port, authenticator=verifier, function_name=api.name)

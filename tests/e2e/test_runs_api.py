@@ -216,6 +216,24 @@ def test_an_idempotency_key_reused_with_another_input_answers_409_and_starts_not
     assert api.wait(first.json()["run_id"])["input"] == {"document": DOCUMENT}
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("", "String should have at least 1 character"), ("k" * 256, "String should have at most 255 characters")],
+    ids=["empty", "256-characters"],
+)
+def test_an_unusable_idempotency_key_answers_400_naming_the_header_as_clients_send_it(api, cloud, key, message):
+    # Given
+    executions_before = len(cloud.executions())
+
+    # When
+    response = api.start({"document": DOCUMENT}, idempotency_key=key)
+
+    # Then: the same field name as the 409 for a reused key
+    assert response.status_code == 400
+    assert response.json() == {"error": {"code": "invalid_request", "message": message, "field": "Idempotency-Key"}}
+    assert len(cloud.executions()) == executions_before
+
+
 # --- rejected requests ------------------------------------------------------------------------------
 
 

@@ -187,6 +187,8 @@ def _unauthenticated(exc: Unauthenticated) -> Response:
 def _invalid_request(exc: RequestValidationError) -> Response:
     first = exc.errors()[0]
     location = [str(part) for part in first.get("loc", ())]
+    if location[:1] == ["header"]:  # validation sees header names lower-cased; name them as clients send them
+        location[1:] = ["-".join(word.capitalize() for word in name.split("-")) for name in location[1:]]
     field = (".".join(location[1:]) or location[0]) if location else None  # drop "body"/"query"/"header"
     message = first.get("msg") or "invalid request"
     if first.get("type") == "json_invalid":
