@@ -23,10 +23,14 @@ from constructs import Construct
 
 from infra import constants
 from sutram.definition import RetryPolicy, Step, WorkflowDefinition
+from sutram.errors import StepInProgress
+from sutram.settings import DEFAULT_LEASE_MARGIN_SECONDS
 
 RUN_PATH = "$.run"
 RESULT_ROOT = "$.steps"
 ERROR_PATH = "$.error"
+LEASE_WAIT_INTERVAL = 5  # seconds before the first retry of a step whose lease another attempt holds
+LEASE_WAIT_MAX_DELAY = 60  # seconds, the longest wait between those retries
 
 
 def step_payload(definition: WorkflowDefinition, step: Step) -> dict[str, Any]:
@@ -43,6 +47,9 @@ def step_payload(definition: WorkflowDefinition, step: Step) -> dict[str, Any]:
         sources["steps"] = step_sources
     return {
         "run.$": RUN_PATH,
+        # Which delivery of this task this is (0 first, then 1 per Retry): a later delivery may take
+        # over the lease of an earlier one, which Step Functions has given up on.
+        "delivery.$": "$$.State.RetryCount",
         "step": step.model_dump(mode="json", exclude_defaults=True, exclude={"retry", "description"})
         | {"id": step.id, "type": step.type},
         "sources": sources,
@@ -97,6 +104,7 @@ class WorkflowStateMachine(Construct):
                 result_path=f"{RESULT_ROOT}.{step.id}" if step.id in kept else sfn.JsonPath.DISCARD,
                 task_timeout=sfn.Timeout.duration(Duration.seconds(step.timeout_seconds)),
             )
+            _add_lease_wait(task, step.timeout_seconds)
             _add_retry(task, step.retry)
             task.add_catch(failed, errors=["States.ALL"], result_path=ERROR_PATH)
             chain = task if chain is None else chain.next(task)  # type: ignore[attr-defined]
@@ -137,10 +145,32 @@ class WorkflowStateMachine(Construct):
         return task
 
 
+def lease_wait_attempts(timeout_seconds: int) -> int:
+    """Retries of StepInProgress needed to outlast a lease held by a duplicate of the same delivery."""
+    lease, waited, attempts = timeout_seconds + DEFAULT_LEASE_MARGIN_SECONDS, 0, 0
+    while waited < lease:
+        waited += min(LEASE_WAIT_INTERVAL * 2**attempts, LEASE_WAIT_MAX_DELAY)
+        attempts += 1
+    return attempts
+
+
+def _add_lease_wait(task: tasks.LambdaInvoke, timeout_seconds: int) -> None:
+    # First in the list, so the workflow's own policy never gives up on a live lease too early.
+    task.add_retry(
+        errors=[StepInProgress.__name__],
+        interval=Duration.seconds(LEASE_WAIT_INTERVAL),
+        max_attempts=lease_wait_attempts(timeout_seconds),
+        backoff_rate=2.0,
+        max_delay=Duration.seconds(LEASE_WAIT_MAX_DELAY),
+        jitter_strategy=sfn.JitterType.NONE,
+    )
+
+
 def _add_retry(task: tasks.LambdaInvoke, policy: RetryPolicy) -> None:
-    if policy.max_attempts > 0:
+    errors = [error for error in policy.errors if error != StepInProgress.__name__]
+    if policy.max_attempts > 0 and errors:
         task.add_retry(
-            errors=policy.errors,
+            errors=errors,
             interval=Duration.seconds(policy.interval_seconds),
             max_attempts=policy.max_attempts,
             backoff_rate=policy.backoff_rate,

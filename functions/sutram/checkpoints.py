@@ -2,9 +2,10 @@
 
 1. `claim` puts an in-progress lease, conditional on the item not existing. If the step already
    ran, the same request returns the existing item (ReturnValuesOnConditionCheckFailure): a
-   recorded result comes back without a model or tool call, a live lease means a concurrent
-   duplicate (StepInProgress), and a released or expired lease is taken over by a second,
-   conditional put that bumps the attempt.
+   recorded result comes back without a model or tool call; a live lease of the same Step
+   Functions delivery means a concurrent duplicate (StepInProgress); a released or expired lease,
+   or one held by an earlier delivery that Step Functions has abandoned, is taken over by a
+   second, conditional put that bumps the attempt.
 2. `complete` puts the finished item with its result, conditional on still holding the lease.
 
 Both writes are whole-item puts on the step's own item; nothing else is written per step. A failed
@@ -72,13 +73,17 @@ class CheckpointStore:
         self._retention = retention_seconds
 
     def claim(
-        self, key: StepKey, *, step_type: str, lease_seconds: int, at_most_once: bool
+        self, key: StepKey, *, step_type: str, lease_seconds: int, at_most_once: bool, delivery: int = 0
     ) -> Claimed | AlreadyRecorded:
+        """Take the step's lease. `delivery` is Step Functions' retry count for this task: a lease
+        held by an earlier delivery belongs to an attempt Step Functions has already given up on
+        (it crashed, failed or timed out), so it is taken over without waiting for it to expire."""
         now = _now()
         lease = {
             **key.item_key,
             "status": RUNNING,
             "attempt": 1,
+            "delivery": delivery,
             "step_type": step_type,
             "started_at": _seconds(now),
             "lease_expires_at": int(now + lease_seconds),
@@ -100,7 +105,8 @@ class CheckpointStore:
             return AlreadyRecorded(output=json.loads(existing["output"]["S"]))
         previous = int(existing.get("attempt", {}).get("N", "0"))
         lease_expires_at = int(existing.get("lease_expires_at", {}).get("N", "0"))
-        if status == RUNNING and lease_expires_at >= now:
+        superseded = delivery > int(existing.get("delivery", {}).get("N", "0"))
+        if status == RUNNING and lease_expires_at >= now and not superseded:
             raise StepInProgress(
                 f"step {key.path!r} of run {key.run_id}: attempt {previous} holds the lease until {lease_expires_at}"
             )

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+DEFAULT_LEASE_MARGIN_SECONDS = 30
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
@@ -19,7 +21,7 @@ class Settings(BaseModel):
     # Values whose JSON is larger than this go to S3 and travel as references.
     offload_threshold_bytes: int = Field(8192, alias="SUTRAM_OFFLOAD_THRESHOLD_BYTES", ge=256, le=200_000)
     # Added to a step's timeout to form its lease: a crashed attempt's lease expires after this.
-    lease_margin_seconds: int = Field(30, alias="SUTRAM_LEASE_MARGIN_SECONDS", ge=0)
+    lease_margin_seconds: int = Field(DEFAULT_LEASE_MARGIN_SECONDS, alias="SUTRAM_LEASE_MARGIN_SECONDS", ge=0)
     default_model_provider: str = Field("scripted", alias="SUTRAM_MODEL_PROVIDER")
     default_model_id: str = Field("sutram.scripted-v1", alias="SUTRAM_MODEL_ID")
     openai_base_url: str = Field("https://api.openai.com/v1", alias="SUTRAM_OPENAI_BASE_URL")

@@ -36,6 +36,7 @@ class StepEvent(BaseModel):
     """The task payload the compiled state machine sends to the step Lambda."""
 
     run: RunRef
+    delivery: int = 0  # Step Functions' retry count for this task ($$.State.RetryCount)
     step: Step
     # The state roots the step's input mapping reads: {"input": ..., "steps": {"<id>": ...}}.
     sources: dict[str, Any] = {}
@@ -74,6 +75,7 @@ def run_step(event: StepEvent, runtime: StepRuntime) -> Any:
         step_type=step.type,
         lease_seconds=step.timeout_seconds + runtime.lease_margin_seconds,
         at_most_once=at_most_once,
+        delivery=event.delivery,
     )
     if isinstance(claim, AlreadyRecorded):
         return claim.output

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk.assertions import Match, Template
 
 from infra import constants
+from infra.workflow import lease_wait_attempts
 from sutram.definition import WorkflowDefinition
 
 BOOKKEEPING_STATES = {"RecordSuccess", "RecordFailure", "Failed"}
@@ -67,9 +68,10 @@ def test_every_step_task_retries_and_catches_into_record_failure(
             task = states[step.id]
             assert task["Type"] == "Task"
             assert task["TimeoutSeconds"] == step.timeout_seconds
+            assert task["Retry"][0]["ErrorEquals"] == ["StepInProgress"]
             if step.retry.max_attempts:
-                assert task["Retry"][0]["ErrorEquals"] == step.retry.errors
-                assert task["Retry"][0]["MaxAttempts"] == step.retry.max_attempts
+                assert task["Retry"][1]["ErrorEquals"] == [e for e in step.retry.errors if e != "StepInProgress"]
+                assert task["Retry"][1]["MaxAttempts"] == step.retry.max_attempts
             assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
 
 
@@ -87,3 +89,15 @@ def test_tasks_invoke_the_step_and_finish_functions_directly(template: dict[str,
     for resource in Template.from_json(template).find_resources("AWS::StepFunctions::StateMachine").values():
         refs = [part for part in resource["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, dict)]
         assert {ref["Fn::GetAtt"][0] for ref in refs} == {constants.STEP_FUNCTION_ID, constants.FINISH_FUNCTION_ID}
+
+
+def test_a_step_waits_out_a_live_lease_before_its_own_retry_policy_applies(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    states = state_machine_definitions[f"{constants.STACK_NAME}-document-analysis"]["States"]
+    first_retrier = states["summarise"]["Retry"][0]
+    assert first_retrier["ErrorEquals"] == ["StepInProgress"]
+    assert first_retrier["MaxAttempts"] == lease_wait_attempts(120)
+    waited = sum(min(5 * 2**i, 60) for i in range(first_retrier["MaxAttempts"]))
+    assert waited >= 120 + 30  # the step's timeout plus the lease margin
+    assert all("StepInProgress" not in retrier["ErrorEquals"] for retrier in states["summarise"]["Retry"][1:])

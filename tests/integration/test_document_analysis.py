@@ -63,3 +63,17 @@ def test_a_document_over_the_threshold_round_trips_through_s3(cloud, model_calls
     assert all(len(e.get("stateEnteredEventDetails", {}).get("input", "")) < 4096 for e in run.history)
     summary = json.loads(steps["summarise"]["output"])
     assert summary.startswith("Kerry Logistics runs cold storage in Singapore.")
+
+
+def test_a_crash_before_the_model_answers_is_retried_at_once_and_the_model_is_called_once(
+    cloud, model_calls, inject_faults
+):
+    inject_faults("summarise@before_call")
+
+    run = run_workflow("document-analysis", {"document": DOCUMENT})
+
+    assert run.status == "SUCCEEDED"
+    assert run.lambda_invocations("summarise") == 2
+    assert model_calls.calls['Summarise the document "Supplier audit" in two sentences.'] == 1
+    summarise = next(s for s in aws.checkpoint_store().list_steps("acme", run.run_id) if s["sk"] == "STEP#summarise")
+    assert summarise["attempt"] == 2  # the retry took over the crashed attempt's lease without waiting for it

@@ -84,3 +84,25 @@ def test_usage_is_recorded_with_the_result(store, table):
     assert item["status"] == "succeeded"
     assert item["usage"] == usage
     assert "lease_expires_at" not in item
+
+
+def test_a_later_step_functions_delivery_takes_over_a_live_lease_at_once(store):
+    store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=0)  # crashed
+
+    retry = store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=1)
+
+    assert retry.attempt == 2
+
+
+def test_a_duplicate_of_the_same_delivery_waits_for_the_lease(store):
+    store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=1)
+
+    with pytest.raises(StepInProgress):
+        store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=1)
+
+
+def test_at_most_once_reports_outcome_unknown_to_a_later_delivery(store):
+    store.claim(KEY, step_type="tool", lease_seconds=600, at_most_once=True, delivery=0)
+
+    with pytest.raises(OutcomeUnknown):
+        store.claim(KEY, step_type="tool", lease_seconds=600, at_most_once=True, delivery=1)
