@@ -31,7 +31,7 @@ test-fast: install  ## Everything but the slow tests
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions/sutram infra localcloud cli
+	$(BIN)/mypy functions/sutram infra localcloud cli benchmarks
 
 synth: install  ## CloudFormation template with bundled Lambda code, checked by cfn-lint
 	npx cdk synth --quiet
