@@ -419,6 +419,32 @@ def command_follow(args: argparse.Namespace, client: ApiClient, out: TextIO) -> 
     return follow(client, args.run_id, out, as_json=args.json)
 
 
+def command_validate(args: argparse.Namespace, out: TextIO) -> int:
+    """Load every definition the way `cdk synth` and the API do; report each problem with its location."""
+    from sutram.definition import DefinitionError, load_definition
+
+    files = sorted(
+        {file for path in map(Path, args.paths) for file in (path.glob("*.yaml") if path.is_dir() else [path])}
+    )
+    if not files:
+        raise CliError(f"no workflow files (*.yaml) in {', '.join(args.paths)}", EXIT_USAGE)
+    problems, names = 0, {}
+    for file in files:
+        try:
+            definition = load_definition(file)
+        except (DefinitionError, OSError) as exc:
+            problems += 1
+            out.write(f"error {exc}\n")
+            continue
+        if definition.name in names:
+            problems += 1
+            out.write(f"error {file}: workflow name {definition.name!r} is also defined in {names[definition.name]}\n")
+            continue
+        names[definition.name] = file
+        out.write(f"ok    {file}: {definition.name}, {len(definition.steps)} top-level steps\n")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--api", help="the API's base URL, with its stage (env SUTRAM_API_URL)")
@@ -445,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text, parents=[common])
         command.add_argument("run_id")
 
+    validate = commands.add_parser("validate", help="check workflow definitions (no API needed)")
+    validate.add_argument("paths", nargs="*", default=["workflows"], help="files or folders (default: workflows)")
+
     listing = commands.add_parser("runs", help="list runs, newest first", parents=[common])
     listing.add_argument("--workflow")
     listing.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED"], type=str.upper)
@@ -468,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "login":
             return command_login(args, out)
+        if args.command == "validate":
+            return command_validate(args, out)
         return COMMANDS[args.command](args, ApiClient(load_config(args)), out)
     except CliError as exc:
         sys.stderr.write(f"sutram: error: {exc}\n")
