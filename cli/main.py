@@ -290,7 +290,7 @@ def _print_json(value: Any, out: TextIO) -> None:
 def _print_run(run: dict[str, Any], out: TextIO) -> None:
     rows = [
         ("run", run["run_id"]),
-        ("workflow", run["workflow"]),
+        ("workflow", run["workflow"] + (f" (version {run['version']})" if run.get("version") else "")),
         ("status", run["status"]),
         ("created", run.get("created_at")),
         ("finished", run.get("finished_at")),
@@ -363,7 +363,7 @@ def command_run(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int
     status, run = client.request(
         "POST",
         f"/workflows/{quote(args.workflow, safe='')}/runs",
-        body={"input": _read_input(args.input)},
+        body={"input": _read_input(args.input)} | ({"version": args.version} if args.version else {}),
         headers=headers,
     )
     if args.follow:
@@ -428,7 +428,8 @@ def command_validate(args: argparse.Namespace, out: TextIO) -> int:
     )
     if not files:
         raise CliError(f"no workflow files (*.yaml) in {', '.join(args.paths)}", EXIT_USAGE)
-    problems, names = 0, {}
+    problems = 0
+    names: dict[str, Path] = {}
     for file in files:
         try:
             definition = load_definition(file)
@@ -466,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", required=True, help="a JSON file, JSON text, or - for standard input")
     run.add_argument("--idempotency-key", help="retrying with the same key never starts a second run")
     run.add_argument("--follow", action="store_true", help="show the run's progress until it ends")
+    run.add_argument("--version", type=int, help="a published version of the workflow (default: the live one)")
 
     for name, help_text in (("status", "show a run"), ("steps", "list a run's steps"), ("follow", "watch a run")):
         command = commands.add_parser(name, help=help_text, parents=[common])

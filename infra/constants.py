@@ -34,10 +34,14 @@ API_THROTTLE_BURST = 100  # requests
 TENANT_ATTRIBUTE = "tenant"  # Cognito custom attribute; tokens carry it as custom:tenant
 APPROVERS_GROUP = "approvers"  # Cognito group whose members may decide approvals
 
+# Every workflow's alias: new runs start on the version it routes to (infra.versions).
+LIVE_ALIAS = "live"
+
 # Environment variable names read by sutram.settings.
 ENV_TABLE = "SUTRAM_TABLE"
 ENV_BUCKET = "SUTRAM_BUCKET"
 ENV_STATE_MACHINES = "SUTRAM_STATE_MACHINES"
+ENV_WORKFLOW_ALIASES = "SUTRAM_WORKFLOW_ALIASES"
 ENV_MODEL_PROVIDER = "SUTRAM_MODEL_PROVIDER"
 ENV_MODEL_ID = "SUTRAM_MODEL_ID"
 ENV_OFFLOAD_THRESHOLD = "SUTRAM_OFFLOAD_THRESHOLD_BYTES"

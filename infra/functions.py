@@ -16,10 +16,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, Node
 
 from infra import constants
+from infra.versions import LiveVersion
 from sutram.definition import ModelSpec
 
 
@@ -92,13 +92,23 @@ class SutramFunctions(Construct):
         table.grant_read_write_data(self.api)
         bucket.grant_read_write(self.api)
 
-    def let_api_run(self, state_machines: Mapping[str, sfn.IStateMachine]) -> None:
-        """Tell the api function which state machine runs each workflow, and let it start them."""
-        arns = {name: machine.state_machine_arn for name, machine in state_machines.items()}
-        self.api.add_environment(constants.ENV_STATE_MACHINES, Stack.of(self).to_json_string(arns))
-        for machine in state_machines.values():
-            machine.grant_start_execution(self.api)
-            machine.grant_execution(self.api, "states:DescribeExecution")
+    def let_api_run(self, workflows: Mapping[str, LiveVersion]) -> None:
+        """Tell the api function each workflow's state machine and alias, and let it start their versions."""
+        stack = Stack.of(self)
+        machines = {name: live.state_machine.state_machine_arn for name, live in workflows.items()}
+        aliases = {name: live.alias_arn for name, live in workflows.items()}
+        self.api.add_environment(constants.ENV_STATE_MACHINES, stack.to_json_string(machines))
+        self.api.add_environment(constants.ENV_WORKFLOW_ALIASES, stack.to_json_string(aliases))
+        # A run starts on a version (`<state machine ARN>:<n>`), the one the alias routes to unless
+        # the caller names another; an unqualified ARN in a policy would not cover it.
+        self.api.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[f"{arn}:*" for arn in machines.values()])
+        )
+        self.api.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:DescribeStateMachineAlias"], resources=list(aliases.values()))
+        )
+        for live in workflows.values():
+            live.state_machine.grant_execution(self.api, "states:DescribeExecution")
 
     def _build_function(self, logical_id: str, handler: str, timeout_seconds: int) -> lambda_.Function:
         function = lambda_.Function(

@@ -12,6 +12,7 @@ from infra.api import Api
 from infra.bundling import lambda_code
 from infra.functions import RuntimeConfig, SutramFunctions
 from infra.storage import Storage
+from infra.versions import LiveVersion
 from infra.workflow import WorkflowStateMachine
 from sutram.definition import load_all
 
@@ -31,7 +32,11 @@ class SutramStack(Stack):
             config=RuntimeConfig.from_context(self.node),
         )
         self.workflows = self._build_workflows(workflows_dir, functions)
-        functions.let_api_run({name: workflow.state_machine for name, workflow in self.workflows.items()})
+        self.versions = {
+            name: LiveVersion(self, f"Versions-{name}", state_machine=workflow.state_machine)
+            for name, workflow in self.workflows.items()
+        }
+        functions.let_api_run(self.versions)
         api = Api(self, "Api", handler=functions.api)
         self._build_outputs(api, storage)
 

@@ -5,12 +5,18 @@
       ├─ Lambda functions                                  created in moto; invocations run the
       │                                                    real handlers in this process
       └─ Step Functions state machines                     created from the synthesized ASL and
-                                                           executed by moto's ASL interpreter
+         their versions and aliases                        executed by moto's ASL interpreter
+
+    cloud.redeploy(changed_template)                       what `cdk deploy` does to a changed
+                                                           workflow: new definition, new version,
+                                                           alias moved to it
 
 The step code is the code that runs in Lambda, talking to AWS through boto3; only the endpoint
-(moto) and a few settings differ. The one moto internal used is the Lambda backend's `invoke`,
-replaced on the backend instance so Step Functions' Lambda tasks reach the handlers in-process;
-tests/integration/test_local_cloud.py fails loudly if that seam moves.
+(moto) and a few settings differ. Two moto internals are used, each replaced on its backend
+instance: the Lambda backend's `invoke`, so Step Functions' Lambda tasks reach the handlers
+in-process (tests/integration/test_local_cloud.py fails loudly if that seam moves), and the Step
+Functions backend's `start_execution`, because moto publishes versions but cannot start one
+(start_executions_on_versions; tests/integration/test_versions.py covers it).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from aws_lambda_powertools import Metrics
 from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
 from moto.core.config import DefaultConfig
+from moto.stepfunctions.exceptions import StateMachineDoesNotExist
+from moto.stepfunctions.responses import get_backend
 
 from localcloud.lambda_context import LocalLambdaContext
 from localcloud.template import resolve, resources_of_type
@@ -97,9 +105,11 @@ class LocalCloud:
         self._create_tables()
         self._create_buckets()
         self._create_user_pools()
-        self._create_functions()
+        self._name_functions()
         self._create_state_machines()
+        self._create_functions()
         self._install_invoke_seam()
+        start_executions_on_versions()
         self._configure_process_environment()
         return self
 
@@ -250,20 +260,17 @@ class LocalCloud:
             )["UserPoolClient"]
             self._physical[logical_id] = app_client["ClientId"]
 
-    def _create_functions(self) -> None:
-        # Names first: function environments may refer to each other and to state machines.
-        function_resources = resources_of_type(self.template, "AWS::Lambda::Function")
-        for logical_id in function_resources:
+    def _name_functions(self) -> None:
+        # Names first: state machines invoke the functions, and the functions' environments name
+        # each other, the state machines and their aliases.
+        for logical_id in resources_of_type(self.template, "AWS::Lambda::Function"):
             self._physical[logical_id] = logical_id
             self._arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
-        for logical_id, resource in resources_of_type(self.template, "AWS::StepFunctions::StateMachine").items():
-            name = resource["Properties"].get("StateMachineName", logical_id)
-            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
-            self._physical[logical_id] = arn  # Ref of a state machine is its ARN
-            self._arns[logical_id] = arn
+
+    def _create_functions(self) -> None:
         client = boto3.client("lambda")
         placeholder = _empty_zip()
-        for logical_id, resource in function_resources.items():
+        for logical_id, resource in resources_of_type(self.template, "AWS::Lambda::Function").items():
             props = resource["Properties"]
             handler = props.get("Handler")
             if not handler or not handler.startswith("sutram."):
@@ -287,15 +294,62 @@ class LocalCloud:
             )
 
     def _create_state_machines(self) -> None:
+        """The state machines, a version of each (StateMachineVersion), and the aliases routing to them."""
         client = boto3.client("stepfunctions")
         for logical_id, resource in resources_of_type(self.template, "AWS::StepFunctions::StateMachine").items():
             props = resource["Properties"]
-            definition = self._resolve(props["DefinitionString"])
             name = props.get("StateMachineName", logical_id)
-            client.create_state_machine(
-                name=name, definition=definition, roleArn=LOCAL_ROLE, type=props.get("StateMachineType", "STANDARD")
-            )
-            self.state_machines[name] = self._arns[logical_id]
+            arn = client.create_state_machine(
+                name=name,
+                definition=self._resolve(props["DefinitionString"]),
+                roleArn=LOCAL_ROLE,
+                type=props.get("StateMachineType", "STANDARD"),
+            )["stateMachineArn"]
+            self._physical[logical_id] = self._arns[logical_id] = arn  # Ref of a state machine is its ARN
+            self.state_machines[name] = arn
+            self._publish_versions_of(logical_id)
+        for logical_id, resource in resources_of_type(self.template, "AWS::StepFunctions::StateMachineAlias").items():
+            props = self._resolve(resource["Properties"])
+            arn = client.create_state_machine_alias(name=props["Name"], routingConfiguration=_routing(props))[
+                "stateMachineAliasArn"
+            ]
+            self._physical[logical_id] = self._arns[logical_id] = arn  # Ref of an alias is its ARN
+
+    def redeploy(self, template: dict[str, Any]) -> list[str]:
+        """Deploy `template` over this cloud as CloudFormation would deploy a changed workflow: each
+        state machine whose definition changed gets it, publishes a new version (the old ones stay,
+        and so do executions running on them), and the aliases route to the new versions. Returns the
+        names of the changed state machines. Only state machine definitions may differ from the
+        template the cloud started with."""
+        client = boto3.client("stepfunctions")
+        changed = []
+        with self.sandbox:  # not while a handler starts an execution (see start_executions_on_versions)
+            self.template = template
+            for logical_id, resource in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
+                definition = self._resolve(resource["Properties"]["DefinitionString"])
+                arn = self._arns[logical_id]
+                if client.describe_state_machine(stateMachineArn=arn)["definition"] != definition:
+                    client.update_state_machine(stateMachineArn=arn, definition=definition)
+                    self._publish_versions_of(logical_id)
+                    changed.append(resource["Properties"].get("StateMachineName", logical_id))
+            for logical_id, resource in resources_of_type(template, "AWS::StepFunctions::StateMachineAlias").items():
+                client.update_state_machine_alias(
+                    stateMachineAliasArn=self._arns[logical_id],
+                    routingConfiguration=_routing(self._resolve(resource["Properties"])),
+                )
+        return changed
+
+    def _publish_versions_of(self, machine_id: str) -> None:
+        """Publish the state machine's current definition for each StateMachineVersion of it."""
+        client = boto3.client("stepfunctions")
+        versions = resources_of_type(self.template, "AWS::StepFunctions::StateMachineVersion")
+        for logical_id, resource in versions.items():
+            if resource["Properties"]["StateMachineArn"] != {"Ref": machine_id}:
+                continue
+            arn = self._arns[machine_id]
+            definition = client.describe_state_machine(stateMachineArn=arn)["definition"]
+            published = client.update_state_machine(stateMachineArn=arn, definition=definition, publish=True)
+            self._physical[logical_id] = self._arns[logical_id] = published["stateMachineVersionArn"]
 
     def _configure_process_environment(self) -> None:
         # All handlers share this process, and their variables agree (same table, same bucket).
@@ -305,6 +359,43 @@ class LocalCloud:
         from sutram import aws
 
         aws.reset()
+
+
+def start_executions_on_versions() -> None:
+    """Let StartExecution name a published version (`<state machine ARN>:<n>`), as AWS does.
+
+    moto 5.2.5 publishes versions but starts executions only on a state machine's latest definition.
+    Its execution copies the definition when it starts, so the version's definition is put in place
+    for that moment: the execution runs that version to its end, whatever is deployed meanwhile. An
+    unpublished version number is StateMachineDoesNotExist, as in AWS. Installed on the backend of
+    the running mock (moto resets it when the mock stops).
+    """
+    backend = get_backend(ACCOUNT, REGION)
+    start = backend.start_execution
+
+    def start_execution(state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        parts = state_machine_arn.split(":")
+        if len(parts) != 8 or not parts[7].isdigit():  # arn:aws:states:region:account:stateMachine:name[:n]
+            return start(state_machine_arn, *args, **kwargs)
+        machine_arn = ":".join(parts[:7])
+        machine = backend.describe_state_machine(machine_arn)
+        version = machine.versions.get(int(parts[7]))
+        if version is None:
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
+        latest, machine.definition = machine.definition, version.definition
+        try:
+            return start(machine_arn, *args, **kwargs)
+        finally:
+            machine.definition = latest
+
+    backend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+def _routing(alias_properties: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"stateMachineVersionArn": route["StateMachineVersionArn"], "weight": route["Weight"]}
+        for route in alias_properties["RoutingConfiguration"]
+    ]
 
 
 def _empty_zip() -> bytes:

@@ -166,12 +166,25 @@ class CheckpointStore:
             ExpressionAttributeValues={":running": RUNNING, ":attempt": claim.attempt},
         )
 
+    def recorded(self, key: StepKey) -> Any | None:
+        """The recorded output of a finished step (inline JSON or an artifact reference), else None."""
+        item = self._table.get_item(Key=key.item_key, ConsistentRead=True).get("Item")
+        return json.loads(item["output"]) if item and item.get("status") == SUCCEEDED else None
+
     def list_steps(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
         """The run's checkpoints in the order their steps first started."""
+        items = self.list_under(tenant, run_id, "")
+        return sorted(items, key=lambda item: (item.get("started_at", 0), item["sk"]))
+
+    def list_under(
+        self, tenant: str, run_id: str, path_prefix: str, *, consistent: bool = False
+    ) -> list[dict[str, Any]]:
+        """The run's checkpoints whose step path starts with `path_prefix`, in key order."""
         items: list[dict[str, Any]] = []
         query: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(keys.run_pk(tenant, run_id))
-            & Key("sk").begins_with(keys.STEP_PREFIX)
+            & Key("sk").begins_with(keys.step_sk(path_prefix)),
+            "ConsistentRead": consistent,
         }
         while True:
             page = self._table.query(**query)
@@ -179,4 +192,4 @@ class CheckpointStore:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(items, key=lambda item: (item.get("started_at", 0), item["sk"]))
+        return items

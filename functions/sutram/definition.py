@@ -100,7 +100,207 @@ class ToolStep(_StepBase):
         return name
 
 
-Step = Annotated[LlmStep | ToolStep, Field(discriminator="type")]
+_COMPARISONS = (
+    "equals",
+    "not_equals",
+    "greater_than",
+    "greater_than_or_equal",
+    "less_than",
+    "less_than_or_equal",
+    "is_present",
+    "matches",
+)
+
+
+class Condition(_Strict):
+    """A choice rule: `{var, <comparison>: value}`, or `all`/`any` of conditions, or `not` one."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    var: str | None = None
+    equals: str | int | float | bool | None = None
+    not_equals: str | int | float | bool | None = None
+    greater_than: str | int | float | None = None
+    greater_than_or_equal: str | int | float | None = None
+    less_than: str | int | float | None = None
+    less_than_or_equal: str | int | float | None = None
+    is_present: bool | None = None
+    matches: str | None = None  # a glob: * matches any run of characters
+    all: list[Condition] | None = Field(None, min_length=1)
+    any: list[Condition] | None = Field(None, min_length=1)
+    not_: Condition | None = Field(None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Condition:
+        comparisons = [name for name in _COMPARISONS if name in self.model_fields_set]
+        combinators = [name for name in ("all", "any", "not_") if name in self.model_fields_set]
+        if len(comparisons) + len(combinators) != 1:
+            raise ValueError(f"a condition needs exactly one of {', '.join(_COMPARISONS)}, all, any, not")
+        if comparisons and self.var is None:
+            raise ValueError(f"{comparisons[0]!r} needs a 'var' expression")
+        if combinators and self.var is not None:
+            raise ValueError("'var' belongs in the conditions inside all/any/not")
+        if self.var is not None:
+            expressions.parse(self.var)
+        return self
+
+    @property
+    def comparison(self) -> str | None:
+        return next((name for name in _COMPARISONS if name in self.model_fields_set), None)
+
+    def references(self) -> list[expressions.Reference]:
+        if self.var is not None:
+            return [expressions.parse(self.var)]
+        children = self.all or self.any or ([self.not_] if self.not_ else [])
+        return [ref for child in children for ref in child.references()]
+
+
+class _Container(_Strict):
+    id: str = Field(pattern=STEP_ID)
+    description: str = ""
+
+
+class ChoiceBranch(_Strict):
+    when: Condition
+    then: list[Step] = Field(min_length=1)
+
+
+class ChoiceStep(_Container):
+    """Run the first branch whose condition holds, else `otherwise`; then the step after the choice.
+    Its output is the last output of the branch that ran."""
+
+    type: Literal["choice"]
+    choices: list[ChoiceBranch] = Field(min_length=1)
+    otherwise: list[Step] = Field(default_factory=list)
+
+
+class ParallelStep(_Container):
+    """Run every branch at once; the output maps each branch name to its last step's output."""
+
+    type: Literal["parallel"]
+    branches: dict[Annotated[str, Field(pattern=STEP_ID)], list[Step]] = Field(min_length=1)
+    # collect: a failed branch's output is {"error": {"Error", "Cause"}} and the others carry on.
+    on_failure: Literal["fail_fast", "collect"] = "fail_fast"
+
+    @field_validator("branches")
+    @classmethod
+    def _branches_have_steps(cls, branches: dict[str, list[Step]]) -> dict[str, list[Step]]:
+        for name, steps in branches.items():
+            if not steps:
+                raise ValueError(f"branch {name!r} has no steps")
+        return branches
+
+
+class MapStep(_Container):
+    """Run `steps` once per item of a list, at most `max_concurrency` at a time; the output is the
+    list of each iteration's last step output. Inside, `$.item` is the current item."""
+
+    type: Literal["map"]
+    items: str
+    max_concurrency: int = Field(10, ge=1, le=1000)
+    steps: list[Step] = Field(min_length=1)
+    distributed: bool = False  # a Distributed Map: each iteration is a child Standard execution
+
+    @field_validator("items")
+    @classmethod
+    def _items_is_an_expression(cls, items: str) -> str:
+        expressions.parse(items)
+        return items
+
+
+class WaitStep(_Container):
+    """Pause the run for `seconds`, or until the ISO 8601 timestamp at the `until` expression."""
+
+    type: Literal["wait"]
+    seconds: int | None = Field(None, ge=0, le=31_536_000)
+    until: str | None = None
+
+    @model_validator(mode="after")
+    def _seconds_or_until(self) -> WaitStep:
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("a wait needs exactly one of 'seconds' and 'until'")
+        if self.until is not None:
+            expressions.parse(self.until)
+        return self
+
+
+class TransformStep(_Container):
+    """Build an output from expressions and literals, in the state machine itself (no Lambda).
+
+    It copies values as they are in state: an offloaded output is copied as its artifact
+    reference, and a path into an offloaded output finds nothing."""
+
+    type: Literal["transform"]
+    output: dict[str, Any] = Field(min_length=1)
+
+    @field_validator("output")
+    @classmethod
+    def _expressions_outside_lists(cls, output: dict[str, Any]) -> dict[str, Any]:
+        def check(value: Any, in_list: bool) -> None:
+            if expressions.is_expression(value):
+                if in_list:
+                    raise ValueError(f"{value!r}: an expression cannot be inside a list in a transform")
+                expressions.parse(value)
+            elif isinstance(value, dict):
+                for child in value.values():
+                    check(child, in_list)
+            elif isinstance(value, list):
+                for child in value:
+                    check(child, True)
+
+        check(output, False)
+        return output
+
+
+TaskStep = Annotated[LlmStep | ToolStep, Field(discriminator="type")]
+Step = Annotated[
+    LlmStep | ToolStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep, Field(discriminator="type")
+]
+AnyStep = LlmStep | ToolStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep
+for _model in (Condition, ChoiceBranch, ChoiceStep, ParallelStep, MapStep):
+    _model.model_rebuild()
+
+
+def child_lists(step: AnyStep) -> list[tuple[str, list[AnyStep]]]:
+    """A step's nested step lists with their location, e.g. ("choices[0].then", [...])."""
+    if isinstance(step, ChoiceStep):
+        lists = [(f"choices[{index}].then", list(branch.then)) for index, branch in enumerate(step.choices)]
+        return lists + ([("otherwise", list(step.otherwise))] if step.otherwise else [])
+    if isinstance(step, ParallelStep):
+        return [(f"branches.{name}", list(steps)) for name, steps in step.branches.items()]
+    if isinstance(step, MapStep):
+        return [("steps", list(step.steps))]
+    return []
+
+
+def own_references(step: AnyStep) -> list[expressions.Reference]:
+    """The expressions a step itself reads, not counting its nested steps."""
+    if isinstance(step, LlmStep | ToolStep):
+        return expressions.references_in(step.input)
+    if isinstance(step, ChoiceStep):
+        return [ref for branch in step.choices for ref in branch.when.references()]
+    if isinstance(step, MapStep):
+        return [expressions.parse(step.items)]
+    if isinstance(step, WaitStep):
+        return [expressions.parse(step.until)] if step.until else []
+    if isinstance(step, TransformStep):
+        return expressions.references_in(step.output)
+    return []
+
+
+def walk(steps: list[AnyStep]) -> list[AnyStep]:
+    """Every step, nested ones included, in definition order."""
+    found: list[AnyStep] = []
+    for step in steps:
+        found.append(step)
+        for _, nested in child_lists(step):
+            found += walk(nested)
+    return found
+
+
+def has_output(step: AnyStep) -> bool:
+    """A wait passes the state through, and a choice without `otherwise` may run no branch at all."""
+    return not isinstance(step, WaitStep) and not (isinstance(step, ChoiceStep) and not step.otherwise)
 
 
 class WorkflowDefinition(_Strict):
@@ -111,44 +311,137 @@ class WorkflowDefinition(_Strict):
 
     @model_validator(mode="after")
     def _references_point_backwards(self) -> WorkflowDefinition:
-        seen: set[str] = set()
-        for step in self.steps:
-            if step.id in seen:
-                raise ValueError(f"step id {step.id!r} is used twice")
-            for ref in expressions.references_in(step.input):
-                if ref.step_id is not None and ref.step_id not in seen:
-                    raise ValueError(f"step {step.id!r} reads $.steps.{ref.step_id}, which is not an earlier step")
-            seen.add(step.id)
+        _check_sequence(list(self.steps), "steps", visible={}, in_map=False, in_branch=False, seen={})
         return self
 
-    def step(self, step_id: str) -> LlmStep | ToolStep:
-        return next(step for step in self.steps if step.id == step_id)
-
-    def roots_needed_by(self, step: LlmStep | ToolStep) -> list[str]:
-        """The state roots (`input`, `steps.<id>`) a step's input mapping reads, in order."""
-        return list(dict.fromkeys(ref.root for ref in expressions.references_in(step.input)))
+    def roots_needed_by(self, step: AnyStep) -> list[str]:
+        """The state roots (`input`, `item`, `steps.<id>`) a step's own expressions read, in order."""
+        return list(dict.fromkeys(ref.root for ref in own_references(step)))
 
     def outputs_read_later(self) -> set[str]:
         """Ids of steps whose output a later step reads, plus the last step (the run's output)."""
-        read = {ref.step_id for s in self.steps for ref in expressions.references_in(s.input)}
+        read = {ref.step_id for step in walk(list(self.steps)) for ref in own_references(step)}
         return {step_id for step_id in read if step_id} | {self.steps[-1].id}
 
 
+def roots_from_outside(steps: list[AnyStep]) -> list[str]:
+    """The roots that nested `steps` read from the state around them: what a map copies into each
+    iteration. Outputs of steps inside, and the map's own `item`, are not among them."""
+    inside = walk(steps)
+    defined = {f"steps.{step.id}" for step in inside}
+    roots = [ref.root for step in inside for ref in own_references(step)]
+    return [root for root in dict.fromkeys(roots) if root not in defined and root != "item"]
+
+
+_EXPRESSION_FIELDS = {
+    "llm": "input",
+    "tool": "input",
+    "choice": "choices",
+    "map": "items",
+    "wait": "until",
+    "transform": "output",
+}
+
+
+def _check_sequence(
+    steps: list[AnyStep],
+    location: str,
+    *,
+    visible: dict[str, AnyStep],
+    in_map: bool,
+    in_branch: bool,
+    seen: dict[str, str],
+) -> None:
+    """Ids are unique; a step reads only outputs that always exist when it runs: earlier steps of
+    its own list or of the lists around it. A step inside a branch or a map is read from outside
+    through its container's output. `seen` maps every id met so far to the outermost container
+    it is inside of, as seen from the list being checked ("" for a step of that list)."""
+    visible = dict(visible)
+    for index, step in enumerate(steps):
+        where = f"step {step.id!r} ({location}[{index}])"
+        if step.id in seen:
+            raise ValueError(f"{where}, field 'id': step id {step.id!r} is used twice")
+        if isinstance(step, MapStep) and step.distributed and (in_map or in_branch):
+            # CDK grants the state machine the right to start child executions only for a
+            # Distributed Map in its top-level graph (aws/aws-cdk#29266).
+            raise ValueError(f"{where}, field 'distributed': a distributed map cannot be inside a map or a parallel")
+        for ref in own_references(step):
+            _check_reference(ref, f"{where}, field {_EXPRESSION_FIELDS[step.type]!r}", visible, in_map, seen)
+        seen[step.id] = ""
+        for child_location, nested in child_lists(step):
+            before = set(seen)
+            _check_sequence(
+                nested,
+                f"{location}[{index}].{child_location}",
+                visible=visible,
+                in_map=in_map or isinstance(step, MapStep),
+                in_branch=in_branch or isinstance(step, ParallelStep),
+                seen=seen,
+            )
+            seen.update({step_id: step.id for step_id in set(seen) - before})
+        if index == len(steps) - 1 and not has_output(step):
+            raise ValueError(
+                f"{where}: the last step of a list gives its output to the run or its container, so it "
+                "cannot be a wait or a choice without 'otherwise'"
+            )
+        visible[step.id] = step
+
+
+def _check_reference(
+    ref: expressions.Reference, where: str, visible: dict[str, AnyStep], in_map: bool, seen: dict[str, str]
+) -> None:
+    if ref.root == "item" and not in_map:
+        raise ValueError(f"{where}: reads $.item outside a map")
+    if ref.step_id is None:
+        return
+    if ref.step_id in visible:
+        if not has_output(visible[ref.step_id]):
+            raise ValueError(
+                f"{where}: reads $.steps.{ref.step_id}, which has no output (a wait, or a choice without 'otherwise')"
+            )
+        return
+    container = seen.get(ref.step_id)
+    if container:
+        raise ValueError(
+            f"{where}: reads $.steps.{ref.step_id}, which runs inside {container!r}; "
+            f"read {container!r}'s output instead"
+        )
+    raise ValueError(f"{where}: reads $.steps.{ref.step_id}, which is not an earlier step")
+
+
+_STEP_LISTS = ("steps", "then", "otherwise")
+
+
 def _describe(error: ErrorDetails, raw: Any) -> str:
-    location = list(error["loc"])
-    where = ""
-    if len(location) >= 2 and location[0] == "steps" and isinstance(location[1], int):
-        index = location[1]
-        steps = raw.get("steps") if isinstance(raw, dict) else None
-        step_id = steps[index].get("id") if isinstance(steps, list) and isinstance(steps[index], dict) else None
-        where = f"step {step_id!r} (steps[{index}])" if step_id else f"steps[{index}]"
-        # Drop the discriminator tag pydantic inserts ("llm"/"tool") from the field path.
-        location = location[3:] if len(location) > 2 and location[2] in ("llm", "tool") else location[2:]
+    """`step 'x' (steps[1].steps[0]), field 'input': message`, however deep the step is nested."""
+    node, path, where, field = raw, "", "", ""
+    previous: list[Any] = []
+    at_step = False
+    for part in error["loc"]:
+        # pydantic inserts the union member's tag ("llm", "tool", ...) right after a step's index
+        if at_step and isinstance(node, dict) and part == node.get("type"):
+            at_step = False
+            continue
+        parent, grandparent = (previous[-1] if previous else None), (previous[-2] if len(previous) > 1 else None)
+        in_step_list = isinstance(part, int) and (parent in _STEP_LISTS or grandparent == "branches")
+        segment = f"[{part}]" if isinstance(part, int) else f".{part}"
+        path, field = (path + segment).lstrip("."), (field + segment).lstrip(".")
+        previous.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        if in_step_list:
+            step_id = node.get("id") if isinstance(node, dict) else None
+            where = f"step {step_id!r} ({path})" if step_id else path
+            field = ""
+        at_step = in_step_list
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        location = [*location, "type"]
-    field = ".".join(str(part) for part in location)
-    parts = [part for part in (where, f"field {field!r}" if field else "") if part]
+        field = f"{field}.type".lstrip(".")
     message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"] and message.startswith("step "):
+        return message  # a cross-step check, which names its own location
+    parts = [part for part in (where, f"field {field!r}" if field else "") if part]
     return f"{', '.join(parts) or 'workflow'}: {message}"
 
 

@@ -1,6 +1,10 @@
-"""Input mapping expressions: `$.input.<path>` and `$.steps.<step id>.<path>`.
+"""Input mapping expressions: `$.input.<path>`, `$.steps.<step id>.<path>` and, inside a `map`,
+`$.item.<path>` (the current item).
 
-The compiler uses `root_of` to pass only the roots a step needs into its Lambda payload; the
+An expression is also a valid Amazon States Language path into the run's state, so choice
+conditions, map items and transforms use it as is.
+
+The compiler uses each reference's `root` to pass only the roots a step needs into its Lambda payload; the
 step runtime evaluates the full path against those roots after fetching offloaded artifacts.
 """
 
@@ -22,7 +26,7 @@ class ExpressionError(ValueError):
 class Reference:
     """A parsed expression: its root (`input` or `steps.<id>`) and the path inside that root."""
 
-    root: str  # "input" or "steps.<id>"
+    root: str  # "input", "item" or "steps.<id>"
     path: tuple[str | int, ...]
 
     @property
@@ -35,6 +39,8 @@ def is_expression(value: Any) -> bool:
 
 
 def parse(expression: str) -> Reference:
+    if not is_expression(expression):
+        raise ExpressionError(f"{expression!r} is not an expression: it must start with $.")
     segments: list[str | int] = []
     position = 1  # skip "$"
     while position < len(expression):
@@ -43,10 +49,10 @@ def parse(expression: str) -> Reference:
             raise ExpressionError(f"cannot parse {expression!r} at character {position}")
         segments.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         position = match.end()
-    if not segments or segments[0] not in ("input", "steps"):
-        raise ExpressionError(f"{expression!r} must start with $.input or $.steps.<step id>")
-    if segments[0] == "input":
-        return Reference("input", tuple(segments[1:]))
+    if not segments or segments[0] not in ("input", "item", "steps"):
+        raise ExpressionError(f"{expression!r} must start with $.input, $.item or $.steps.<step id>")
+    if segments[0] in ("input", "item"):
+        return Reference(str(segments[0]), tuple(segments[1:]))
     if len(segments) < 2 or not isinstance(segments[1], str):
         raise ExpressionError(f"{expression!r} must name a step: $.steps.<step id>")
     return Reference(f"steps.{segments[1]}", tuple(segments[2:]))
@@ -64,7 +70,7 @@ def references_in(mapping: Any) -> list[Reference]:
 
 
 def evaluate(mapping: Any, roots: dict[str, Any], load: Callable[[Any], Any]) -> Any:
-    """Resolve a mapping against `roots` ({"input": ..., "steps.<id>": ...}).
+    """Resolve a mapping against `roots` ({"input": ..., "item": ..., "steps.<id>": ...}).
 
     `load` turns an artifact reference into its value; it is applied to every value walked
     through, so a path may lead into an offloaded document transparently.

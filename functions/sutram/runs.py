@@ -3,16 +3,21 @@
 Starting a run is two writes that must agree, a run item in DynamoDB and a Step Functions
 execution named after the run:
 
-    conditional put of the run item (RUNNING, no execution_arn)
+    the version to run: the one asked for, or the one the workflow's alias routes to
+    conditional put of the run item (RUNNING, version, no execution_arn)
         ├─ item already there ─> same Idempotency-Key and input? return it (200), else 409
-        └─> StartExecution(name=run_id) ─> record execution_arn ─> 201
-                 └─ fails ─> delete the item (still without execution_arn) ─> 503
+        └─> StartExecution(<state machine ARN>:<version>, name=run_id) ─> record execution_arn ─> 201
+                 └─ fails ─> delete the item (still without execution_arn) ─> 503 (404 for an unknown version)
 
 On a failed start the item is deleted rather than marked FAILED: the client was told nothing was
 started, and a retry with the same Idempotency-Key must then really start the run instead of
 returning a dead one. A start interrupted between the two writes (the Lambda crashed) leaves an
 item without execution_arn; a retry with the same key finishes the start, because StartExecution
-with the same name and input is itself idempotent.
+with the same name and input is itself idempotent; it starts the version the item records.
+
+A run starts on a published version, never on the state machine's latest definition: a deploy that
+changes the workflow publishes a new version and moves the alias (infra/versions.py), and runs
+already going finish on the version they started on.
 
 Every function takes the tenant from the authenticated caller; every key is built from it, so a
 run of another tenant is simply not found.
@@ -25,6 +30,7 @@ import binascii
 import hashlib
 import json
 import os
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +100,10 @@ class RunNotFound(RunsError):
     code = "run_not_found"
 
 
+class VersionNotFound(RunsError):
+    code = "version_not_found"
+
+
 class InvalidRunInput(RunsError):
     code = "invalid_input"
 
@@ -130,6 +140,7 @@ class RunRecord(BaseModel):
     tenant: str
     workflow: str
     status: RunStatus
+    version: int | None = None  # None only for runs started before workflows had versions
     created_at: str
     updated_at: str
     finished_at: str | None = None
@@ -170,12 +181,13 @@ class RunRepository:
         item = self._table.get_item(Key=_run_key(tenant, run_id), ConsistentRead=True).get("Item")
         return RunRecord.model_validate(item) if item else None
 
-    def record_execution(self, tenant: str, run_id: str, execution_arn: str) -> None:
+    def record_execution(self, tenant: str, run_id: str, execution_arn: str, version: int) -> None:
+        """The started execution and its version (the put has it, unless the item predates versions)."""
         self._table.update_item(
             Key=_run_key(tenant, run_id),
-            UpdateExpression="SET execution_arn = :arn",
+            UpdateExpression="SET execution_arn = :arn, version = :version",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":arn": execution_arn},
+            ExpressionAttributeValues={":arn": execution_arn, ":version": version},
         )
 
     def discard_unstarted(self, tenant: str, run_id: str) -> None:
@@ -260,18 +272,23 @@ def _is_condition_failure(exc: ClientError) -> bool:
 class Workflow:
     definition: WorkflowDefinition
     state_machine_arn: str
+    alias_arn: str  # routes new runs to the live version
+
+    def version_arn(self, version: int) -> str:
+        return f"{self.state_machine_arn}:{version}"
 
 
 class WorkflowCatalog:
-    """The workflows this deployment runs: a definition file and a state machine for each."""
+    """The workflows this deployment runs: a definition file, a state machine and its alias for each."""
 
-    def __init__(self, directory: Path, state_machines: dict[str, str]) -> None:
+    def __init__(self, directory: Path, state_machines: dict[str, str], aliases: dict[str, str]) -> None:
         self._directory = directory
         self._state_machines = state_machines
+        self._aliases = aliases
 
     def get(self, name: str) -> Workflow:
-        arn = self._state_machines.get(name)
-        if arn is None or not re.match(WORKFLOW_NAME, name):
+        arn, alias_arn = self._state_machines.get(name), self._aliases.get(name)
+        if arn is None or alias_arn is None or not re.match(WORKFLOW_NAME, name):
             raise WorkflowNotFound(f"no workflow named {name!r}")
         # A definition's file is named after it, with "-" or "_" (see load_definition).
         candidates = [self._directory / f"{stem}.yaml" for stem in (name, name.replace("-", "_"))]
@@ -279,7 +296,7 @@ class WorkflowCatalog:
         if path is None:
             logger.error("a deployed workflow has no definition file", extra={"workflow": name})
             raise WorkflowNotFound(f"no workflow named {name!r}")
-        return Workflow(_definition(path), arn)
+        return Workflow(_definition(path), arn, alias_arn)
 
 
 @cache
@@ -313,7 +330,7 @@ def default_backend() -> RunsBackend:
     settings = get_settings()
     return RunsBackend(
         runs=RunRepository(aws.table()),
-        workflows=WorkflowCatalog(settings.workflows_dir, settings.state_machines),
+        workflows=WorkflowCatalog(settings.workflows_dir, settings.state_machines, settings.workflow_aliases),
         executions=aws.client("stepfunctions"),
         artifacts=aws.artifact_store(),
         checkpoints=aws.checkpoint_store(),
@@ -339,13 +356,16 @@ def start_run(
         run_id, request_hash = new_run_id(now), None
     else:
         run_id = idempotent_run_id(tenant, workflow_name, idempotency_key)
-        request_hash = _sha256_hex(_canonical({"idempotency_key": idempotency_key, "input": request.input}))
+        # The version only counts when one is named, so keys used before versions existed still match.
+        named = {"version": request.version} if request.version is not None else {}
+        request_hash = _sha256_hex(_canonical({"idempotency_key": idempotency_key, "input": request.input} | named))
     stored_input = backend.artifacts.offload_if_large(tenant, request.input)
     record = RunRecord(
         run_id=run_id,
         tenant=tenant,
         workflow=workflow_name,
         status=RUNNING,
+        version=request.version or live_version(backend, workflow),
         created_at=_iso(now),
         updated_at=_iso(now),
         input=_canonical(stored_input),
@@ -353,7 +373,7 @@ def start_run(
         expires_at=int(now.timestamp()) + aws.RETENTION_SECONDS,
     )
     if backend.runs.create(record):
-        _start_execution(backend, workflow, record)
+        _start_execution(backend, workflow, record, named=request.version is not None)
         return StartedRun(_summary(record), created=True)
 
     existing = backend.runs.get(tenant, run_id)
@@ -365,7 +385,9 @@ def start_run(
             field="Idempotency-Key",
         )
     if existing.status == RUNNING and existing.execution_arn is None:
-        _start_execution(backend, workflow, existing)  # finish a start that was interrupted
+        _start_execution(
+            backend, workflow, existing, named=request.version is not None
+        )  # finish a start that was interrupted
     return StartedRun(_summary(existing), created=False)
 
 
@@ -401,26 +423,43 @@ def idempotent_run_id(tenant: str, workflow: str, idempotency_key: str) -> str:
     return "r-" + base64.b32encode(digest).decode().lower()[:26]
 
 
-def _start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord) -> None:
+def live_version(backend: RunsBackend, workflow: Workflow) -> int:
+    """The version the workflow's alias routes a new run to (by weight, should it route to two)."""
+    try:
+        alias = backend.executions.describe_state_machine_alias(stateMachineAliasArn=workflow.alias_arn)
+    except (ClientError, BotoCoreError):
+        logger.exception("DescribeStateMachineAlias failed", extra={"alias": workflow.alias_arn})
+        raise StartFailed("the run could not be started; retry (with the same Idempotency-Key)") from None
+    routes = alias["routingConfiguration"]
+    (route,) = random.choices(routes, weights=[route["weight"] for route in routes])
+    return int(route["stateMachineVersionArn"].rsplit(":", 1)[1])
+
+
+def _start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord, *, named: bool) -> None:
+    """Start the record's version; `named`: the caller asked for it (so it may not exist)."""
     execution_input = {
         "run": RunRef(tenant=record.tenant, run_id=record.run_id, workflow=record.workflow).model_dump(),
         "input": json.loads(record.input),
     }
+    version = record.version or live_version(backend, workflow)
     try:
         response = backend.executions.start_execution(
-            stateMachineArn=workflow.state_machine_arn, name=record.run_id, input=_canonical(execution_input)
+            stateMachineArn=workflow.version_arn(version), name=record.run_id, input=_canonical(execution_input)
         )
     except (ClientError, BotoCoreError) as exc:
         logger.exception("StartExecution failed; discarding the unstarted run", extra={"run_id": record.run_id})
         backend.runs.discard_unstarted(record.tenant, record.run_id)
-        if isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
+        code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else None
+        if named and code == "StateMachineDoesNotExist":
+            raise VersionNotFound(f"workflow {record.workflow!r} has no version {version}", field="version") from None
+        if code == "ExecutionAlreadyExists":
             raise RunIdTaken(
                 f"an execution named {record.run_id} already exists with another input or has ended; "
                 "use a new Idempotency-Key",
                 field="Idempotency-Key",
             ) from None
         raise StartFailed("the run could not be started; retry (with the same Idempotency-Key)") from None
-    backend.runs.record_execution(record.tenant, record.run_id, response["executionArn"])
+    backend.runs.record_execution(record.tenant, record.run_id, response["executionArn"], version)
 
 
 # --- reading runs and steps ---------------------------------------------------------------------
@@ -525,6 +564,7 @@ def _summary(record: RunRecord) -> RunSummary:
         run_id=record.run_id,
         workflow=record.workflow,
         status=record.status,
+        version=record.version,
         created_at=datetime.fromisoformat(record.created_at),
         updated_at=datetime.fromisoformat(record.updated_at),
         finished_at=datetime.fromisoformat(record.finished_at) if record.finished_at else None,

@@ -33,10 +33,12 @@ class Settings(BaseModel):
     state_machine_prefix: str = Field("", alias="SUTRAM_STATE_MACHINE_PREFIX")
     # JSON object: workflow name -> ARN of the state machine that runs it (set by the stack).
     state_machines: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_STATE_MACHINES")
+    # JSON object: workflow name -> ARN of its alias, which routes new runs to the live version.
+    workflow_aliases: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_WORKFLOW_ALIASES")
     # Where the workflow definitions (<name>.yaml) are bundled; read to validate run input.
     workflows_dir: Path = Field(Path("workflows"), alias="SUTRAM_WORKFLOWS_DIR")
 
-    @field_validator("state_machines", mode="before")
+    @field_validator("state_machines", "workflow_aliases", mode="before")
     @classmethod
     def _parse_json_map(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value

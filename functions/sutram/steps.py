@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sutram import expressions, faults
 from sutram.artifacts import ArtifactStore
 from sutram.checkpoints import AlreadyRecorded, CheckpointStore, StepKey
-from sutram.definition import LlmStep, Step, ToolStep
+from sutram.definition import LlmStep, TaskStep, ToolStep
 from sutram.errors import InvalidStepInput, StepFailed
 from sutram.models import ModelProvider, ModelRequest
 from sutram.tools import ToolContext, get_tool
@@ -37,16 +37,17 @@ class StepEvent(BaseModel):
 
     run: RunRef
     delivery: int = 0  # Step Functions' retry count for this task ($$.State.RetryCount)
-    step: Step
-    # The state roots the step's input mapping reads: {"input": ..., "steps": {"<id>": ...}}.
+    # Where the step runs: "" at the top level, "analyse[3]/" in iteration 3 of map `analyse`,
+    # "fanout.docs/" in branch `docs` of parallel `fanout`. It prefixes the checkpoint's path.
+    scope: str = ""
+    step: TaskStep
+    # The state roots the step's input mapping reads: {"input": ..., "item": ..., "steps": {"<id>": ...}}.
     sources: dict[str, Any] = {}
 
     @property
     def roots(self) -> dict[str, Any]:
         roots = {f"steps.{step_id}": value for step_id, value in self.sources.get("steps", {}).items()}
-        if "input" in self.sources:
-            roots["input"] = self.sources["input"]
-        return roots
+        return roots | {name: self.sources[name] for name in ("input", "item") if name in self.sources}
 
 
 @dataclass
@@ -68,7 +69,7 @@ class StepResult:
 
 def run_step(event: StepEvent, runtime: StepRuntime) -> Any:
     step, run = event.step, event.run
-    key = StepKey(run.tenant, run.run_id, step.id)
+    key = StepKey(run.tenant, run.run_id, event.scope + step.id)
     at_most_once = isinstance(step, ToolStep) and get_tool(step.tool).delivery == "at_most_once"
     claim = runtime.checkpoints.claim(
         key,

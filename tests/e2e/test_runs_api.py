@@ -61,6 +61,7 @@ def test_a_started_run_answers_201_and_its_links_lead_to_the_run_and_its_steps(a
         "run_id": run_id,
         "workflow": "document-analysis",
         "status": "RUNNING",
+        "version": 1,
         "created_at": started["created_at"],
         "updated_at": started["created_at"],
         "finished_at": None,

@@ -4,17 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra import constants
-from infra.workflow import lease_wait_attempts
-from sutram.definition import WorkflowDefinition
+from infra.workflow import choice_rule, lease_wait_attempts
+from sutram.definition import AnyStep, ChoiceStep, Condition, LlmStep, ToolStep, WorkflowDefinition, child_lists, walk
 
 BOOKKEEPING_STATES = {"RecordSuccess", "RecordFailure", "Failed"}
 
 
 def _machine_name(definition: WorkflowDefinition) -> str:
     return f"{constants.STACK_NAME}-{definition.name}"
+
+
+def _asl(machines: dict[str, dict[str, Any]], workflow: str) -> dict[str, Any]:
+    return machines[f"{constants.STACK_NAME}-{workflow}"]
+
+
+def _same_level(steps: list[AnyStep]) -> list[AnyStep]:
+    """The steps whose states share a States map: a choice's branches do, a map's or a parallel's don't."""
+    found = []
+    for step in steps:
+        found.append(step)
+        if isinstance(step, ChoiceStep):
+            found += [s for _, nested in child_lists(step) for s in _same_level(nested)]
+    return found
+
+
+def _task_states(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every Task state, nested ones included, by name."""
+    found = {}
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for branch in [*state.get("Branches", []), *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
+            found |= _task_states(branch["States"])
+    return found
 
 
 def test_one_standard_traced_logged_state_machine_per_workflow(
@@ -42,37 +68,157 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
 ) -> None:
     for definition in definitions:
         states = state_machine_definitions[_machine_name(definition)]["States"]
-        assert set(states) == {step.id for step in definition.steps} | BOOKKEEPING_STATES
-        assert len(states) == len(definition.steps) + len(BOOKKEEPING_STATES)
+        ids = [step.id for step in _same_level(list(definition.steps))]
+        assert set(states) == set(ids) | BOOKKEEPING_STATES
+        assert len(states) == len(ids) + len(BOOKKEEPING_STATES)
 
 
-def test_steps_run_in_order_and_end_by_recording_success(
+def test_a_sequence_of_tasks_runs_in_order_and_ends_by_recording_success(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    asl = _asl(state_machine_definitions, "document-analysis")
+    ids = ["extract", "summarise", "entities", "report"]
+    assert asl["StartAt"] == ids[0]
+    assert [asl["States"][step_id]["Next"] for step_id in ids] == [*ids[1:], "RecordSuccess"]
+    assert asl["States"]["RecordSuccess"]["End"] is True
+    assert asl["States"]["RecordFailure"]["Next"] == "Failed"
+    assert asl["States"]["Failed"]["Type"] == "Fail"
+
+
+def test_every_step_task_retries_and_only_top_level_states_catch_into_record_failure(
     state_machine_definitions: dict[str, dict[str, Any]], definitions: list[WorkflowDefinition]
 ) -> None:
-    for definition in definitions:
-        asl = state_machine_definitions[_machine_name(definition)]
-        ids = [step.id for step in definition.steps]
-        assert asl["StartAt"] == ids[0]
-        assert [asl["States"][step_id]["Next"] for step_id in ids] == [*ids[1:], "RecordSuccess"]
-        assert asl["States"]["RecordSuccess"]["End"] is True
-        assert asl["States"]["RecordFailure"]["Next"] == "Failed"
-        assert asl["States"]["Failed"]["Type"] == "Fail"
-
-
-def test_every_step_task_retries_and_catches_into_record_failure(
-    state_machine_definitions: dict[str, dict[str, Any]], definitions: list[WorkflowDefinition]
-) -> None:
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
     for definition in definitions:
         states = state_machine_definitions[_machine_name(definition)]["States"]
-        for step in definition.steps:
-            task = states[step.id]
-            assert task["Type"] == "Task"
+        tasks = _task_states(states)
+        top_level = {step.id for step in _same_level(list(definition.steps))}
+        for step in walk(list(definition.steps)):
+            if not isinstance(step, LlmStep | ToolStep):
+                continue
+            task = tasks[step.id]
             assert task["TimeoutSeconds"] == step.timeout_seconds
             assert task["Retry"][0]["ErrorEquals"] == ["StepInProgress"]
             if step.retry.max_attempts:
                 assert task["Retry"][1]["ErrorEquals"] == [e for e in step.retry.errors if e != "StepInProgress"]
                 assert task["Retry"][1]["MaxAttempts"] == step.retry.max_attempts
-            assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+            if step.id in top_level:
+                assert task["Catch"] == catch
+            else:  # the enclosing Map or Parallel state catches, or a collecting branch's Pass state
+                assert all(c["Next"].endswith(" failed") for c in task.get("Catch", []))
+        for name in top_level:
+            if states[name]["Type"] in ("Map", "Parallel"):
+                assert states[name]["Catch"] == catch
+
+
+def test_a_map_runs_its_steps_per_item_with_the_iteration_index_in_the_scope(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    states = _asl(state_machine_definitions, "document-batch")["States"]
+    assert set(states) == {"analyse", "gather"} | BOOKKEEPING_STATES
+    analyse = states["analyse"]
+    assert analyse["Type"] == "Map" and analyse["MaxConcurrency"] == 4
+    assert analyse["ItemsPath"] == "$.input.documents"
+    assert analyse["ResultPath"] == "$.steps.analyse" and analyse["Next"] == "gather"
+    assert analyse["ItemSelector"] == {
+        "run.$": "$.run",
+        "scope.$": "States.Format('analyse[{}]/', $$.Map.Item.Index)",
+        "item.$": "$$.Map.Item.Value",
+    }
+    processor = analyse["ItemProcessor"]
+    assert processor["ProcessorConfig"] == {"Mode": "INLINE"}
+    assert list(processor["States"]) == ["extract", "summarise", "entities", "report"]
+    extract, report = processor["States"]["extract"], processor["States"]["report"]
+    assert extract["Parameters"]["scope.$"] == "$.scope"
+    assert extract["Parameters"]["sources"] == {"item.$": "$.item"}
+    assert extract["ResultPath"] == "$.steps.extract"
+    assert report["ResultPath"] == "$" and report["End"] is True  # the iteration's output
+    assert states["gather"] == {
+        "Type": "Pass",
+        "Parameters": {"reports.$": "$.steps.analyse"},
+        "ResultPath": "$.steps.gather",
+        "Next": "RecordSuccess",
+    }
+    assert states["RecordSuccess"]["Parameters"]["output.$"] == "$.steps.gather"
+
+
+def test_a_map_copies_into_each_iteration_only_the_outer_roots_its_steps_read(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    states = _asl(state_machine_definitions, "language-map")["States"]
+    assert states["not_before"] == {"Type": "Wait", "TimestampPath": "$.input.not_before", "Next": "count"}
+    count = states["count"]
+    assert count["MaxConcurrency"] == 5
+    assert count["ItemSelector"]["input.$"] == "$.input"
+    words = count["ItemProcessor"]["States"]["words"]
+    assert words["Parameters"]["sources"] == {"item.$": "$.item", "input.$": "$.input"}
+
+
+def test_a_distributed_map_runs_standard_child_executions(state_machine_definitions: dict[str, dict[str, Any]]) -> None:
+    tally_all = _asl(state_machine_definitions, "language-distributed")["States"]["tally_all"]
+    assert tally_all["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert tally_all["MaxConcurrency"] == 50
+
+
+def test_a_choice_compiles_its_conditions_to_choice_rules_and_its_branches_rejoin(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    states = _asl(state_machine_definitions, "language-choice")["States"]
+    route = states["route"]
+    assert route["Type"] == "Choice"
+    assert route["Choices"] == [
+        {"Variable": "$.steps.classify.entities[0]", "IsPresent": False, "Next": "general"},
+        {"Variable": "$.input.ticket", "StringMatches": "Billing*", "Next": "billing"},
+        {
+            "And": [
+                {"Variable": "$.input.priority", "NumericGreaterThanEquals": 3},
+                {"Not": {"Variable": "$.input.ticket", "StringEquals": "ignore me"}},
+            ],
+            "Next": "page_later",
+        },
+    ]
+    assert route["Default"] == "named"
+    assert states["page_later"] == {"Type": "Wait", "Seconds": 1, "Next": "escalate"}
+    for last in ("general", "billing", "escalate", "named"):  # each branch's output is the choice's
+        assert states[last]["Type"] == "Pass"
+        assert states[last]["ResultPath"] == "$.steps.route" and states[last]["Next"] == "audit"
+    assert states["billing"]["Parameters"] == {"team": "billing", "ticket.$": "$.input.ticket"}
+    assert states["general"]["Parameters"] == {"team": "general", "tags": ["triage"]}
+    assert states["classify"]["ResultPath"] == "$.steps.classify"  # the choice reads it
+    # Without `otherwise`, no match goes straight on; the output of `audit` is read by nobody.
+    assert states["audit"]["Default"] == "confirm"
+    assert states["flag"]["ResultPath"] is None and states["flag"]["Next"] == "confirm"
+    assert states["named"]["Next"] == states["escalate"]["Next"] == "audit"
+
+
+def test_a_parallel_names_its_branch_outputs_and_composes_scopes(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    for workflow, suffix in (("language-parallel-fail-fast", "fail"), ("language-parallel-collect", "collect")):
+        states = _asl(state_machine_definitions, workflow)["States"]
+        assert set(states) == {f"fanout_{suffix}"} | BOOKKEEPING_STATES
+        fanout = states[f"fanout_{suffix}"]
+        assert fanout["Type"] == "Parallel"
+        assert fanout["ResultSelector"] == {"stats.$": "$[0]", "docs.$": "$[1]"}
+        stats, docs = fanout["Branches"]
+        assert stats["States"][f"stats_{suffix}"]["Parameters"]["scope"] == f"fanout_{suffix}.stats/"
+        each = docs["States"][f"each_{suffix}"]
+        assert (
+            each["ItemSelector"]["scope.$"]
+            == f"States.Format('fanout_{suffix}.docs/each_{suffix}[{{}}]/', $$.Map.Item.Index)"
+        )
+        failed = {"Type": "Pass", "Parameters": {"error.$": "$.error"}, "End": True}
+        if suffix == "fail":
+            assert set(stats["States"]) == {"stats_fail"} and "Catch" not in stats["States"]["stats_fail"]
+            assert "Catch" not in each
+        else:
+            # Only the failure path has an extra state: the branch's error becomes its output.
+            assert stats["States"]["fanout_collect.stats failed"] == failed
+            assert docs["States"]["fanout_collect.docs failed"] == failed
+            assert each["Catch"] == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "fanout_collect.docs failed"}
+            ]
+            assert "Catch" not in each["ItemProcessor"]["States"]["extract_collect"]
 
 
 def test_recording_the_end_of_a_run_survives_lambda_throttling(
@@ -101,3 +247,32 @@ def test_a_step_waits_out_a_live_lease_before_its_own_retry_policy_applies(
     waited = sum(min(5 * 2**i, 60) for i in range(first_retrier["MaxAttempts"]))
     assert waited >= 120 + 30  # the step's timeout plus the lease margin
     assert all("StepInProgress" not in retrier["ErrorEquals"] for retrier in states["summarise"]["Retry"][1:])
+
+
+@pytest.mark.parametrize(
+    ("condition", "rule"),
+    [
+        ({"var": "$.input.n", "equals": 3}, {"Variable": "$.input.n", "NumericEquals": 3}),
+        ({"var": "$.input.ok", "equals": True}, {"Variable": "$.input.ok", "BooleanEquals": True}),
+        ({"var": "$.input.s", "equals": None}, {"Variable": "$.input.s", "IsNull": True}),
+        (
+            {"var": "$.input.s", "not_equals": "x"},
+            {"Not": {"Variable": "$.input.s", "StringEquals": "x"}},
+        ),
+        ({"var": "$.input.n", "less_than": 2.5}, {"Variable": "$.input.n", "NumericLessThan": 2.5}),
+        ({"var": "$.input.d", "less_than_or_equal": "2026"}, {"Variable": "$.input.d", "StringLessThanEquals": "2026"}),
+        ({"var": "$.input.s", "greater_than": "m"}, {"Variable": "$.input.s", "StringGreaterThan": "m"}),
+        ({"var": "$.input.s", "is_present": False}, {"Variable": "$.input.s", "IsPresent": False}),
+        (
+            {"any": [{"var": "$.item.a", "matches": "*.pdf"}, {"var": "$.steps.x.n", "greater_than": 1}]},
+            {
+                "Or": [
+                    {"Variable": "$.item.a", "StringMatches": "*.pdf"},
+                    {"Variable": "$.steps.x.n", "NumericGreaterThan": 1},
+                ]
+            },
+        ),
+    ],
+)
+def test_conditions_compile_to_the_choice_rule_of_their_values_type(condition, rule) -> None:
+    assert choice_rule(Condition.model_validate(condition)).render_condition() == rule

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from localcloud.cloud import start_executions_on_versions
 from localcloud.lambda_context import LocalLambdaContext
 from sutram import aws
 
@@ -99,7 +100,8 @@ def claims_for(tenant: str | None, user: str = "ana") -> dict[str, str]:
 
 @dataclass
 class ApiEnvironment:
-    state_machine_arn: str
+    state_machine_arn: str  # published as version 1, which the alias `live` routes to
+    alias_arn: str
     table: Any
     s3: Any
     stepfunctions: Any
@@ -122,14 +124,26 @@ class ApiEnvironment:
             response["statusCode"], json.loads(response["body"]) if response["body"] else None, headers_out
         )
 
-    def start(self, tenant: str = "acme", run_input: Any = None, key: str | None = None) -> ApiResult:
+    def start(
+        self, tenant: str = "acme", run_input: Any = None, key: str | None = None, version: int | None = None
+    ) -> ApiResult:
         return self.call(
             "POST",
             f"/workflows/{WORKFLOW}/runs",
             tenant=tenant,
-            body={"input": run_input or VALID_INPUT},
+            body={"input": run_input or VALID_INPUT} | ({"version": version} if version is not None else {}),
             headers={"Idempotency-Key": key} if key else None,
         )
+
+    def publish(self, asl: dict[str, Any]) -> str:
+        """Deploy a changed definition: a new version, which the alias then routes to. Its ARN."""
+        arn: str = self.stepfunctions.update_state_machine(
+            stateMachineArn=self.state_machine_arn, definition=json.dumps(asl), publish=True
+        )["stateMachineVersionArn"]
+        self.stepfunctions.update_state_machine_alias(
+            stateMachineAliasArn=self.alias_arn, routingConfiguration=[{"stateMachineVersionArn": arn, "weight": 100}]
+        )
+        return arn
 
     def finish(self, run_id: str, tenant: str = "acme", **outcome: Any) -> dict[str, Any]:
         from sutram.handlers.finish import handler
@@ -171,14 +185,22 @@ def api_environment(
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=bucket_name)
         stepfunctions = boto3.client("stepfunctions")
-        arn = stepfunctions.create_state_machine(
+        start_executions_on_versions()
+        created = stepfunctions.create_state_machine(
             name=f"sutram-{WORKFLOW}-{suffix}",
             definition=json.dumps(TRIVIAL_ASL),
             roleArn="arn:aws:iam::123456789012:role/sutram-workflows",
-        )["stateMachineArn"]
+            publish=True,
+        )
+        arn = created["stateMachineArn"]
+        alias_arn = stepfunctions.create_state_machine_alias(
+            name="live",
+            routingConfiguration=[{"stateMachineVersionArn": created["stateMachineVersionArn"], "weight": 100}],
+        )["stateMachineAliasArn"]
         monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: arn}))
+        monkeypatch.setenv("SUTRAM_WORKFLOW_ALIASES", json.dumps({WORKFLOW: alias_arn}))
         aws.reset()
         try:
-            yield ApiEnvironment(arn, boto3.resource("dynamodb").Table(table_name), s3, stepfunctions)
+            yield ApiEnvironment(arn, alias_arn, boto3.resource("dynamodb").Table(table_name), s3, stepfunctions)
         finally:
             aws.reset()

@@ -183,6 +183,8 @@ def test_a_replay_finishes_a_start_that_crashed_before_start_execution(
     api: ApiEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class CrashingStepFunctions:
+        describe_state_machine_alias = api.stepfunctions.describe_state_machine_alias
+
         def start_execution(self, **_: object) -> None:
             raise RuntimeError("the sandbox died here")
 

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from sutram import aws
 from sutram.errors import StepFailed, TransientStepError
-from sutram.models import ModelRequest, Usage, get_provider
+from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage, get_provider
 from sutram.models.bedrock import JSON_INSTRUCTION, BedrockModel
 
 MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -179,3 +179,106 @@ def test_provider_creates_its_client_on_first_use_and_reuses_it(monkeypatch: pyt
 
     assert model.client is model.client  # type: ignore[attr-defined]
     assert created == ["bedrock-runtime"]
+
+
+def test_tool_use_round_trip_with_tool_config_tool_use_and_tool_result_blocks(
+    stubbed: tuple[BedrockModel, Stubber],
+) -> None:
+    # Given a conversation in which the model called a tool and got its result
+    model, stubber = stubbed
+    schema = {"type": "object", "properties": {"item": {"type": "string"}}, "required": ["item"]}
+    response = converse_response("", {"inputTokens": 90, "outputTokens": 30, "totalTokens": 120}, "tool_use")
+    response["output"]["message"]["content"] = [
+        {"text": "Checking the second warehouse."},
+        {"toolUse": {"toolUseId": "tooluse_2", "name": "lookup_inventory", "input": {"item": "bolt"}}},
+    ]
+    stubber.add_response(
+        "converse",
+        response,
+        expected_params={
+            "modelId": MODEL_ID,
+            "messages": [
+                {"role": "user", "content": [{"text": "Check widgets."}]},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"toolUse": {"toolUseId": "tooluse_1", "name": "lookup_inventory", "input": {"item": "widget"}}}
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "toolResult": {
+                                "toolUseId": "tooluse_1",
+                                "content": [{"text": '{"in_stock": 0}'}],
+                                "status": "success",
+                            }
+                        }
+                    ],
+                },
+            ],
+            "inferenceConfig": {"maxTokens": 1024, "temperature": 0.0},
+            "toolConfig": {
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": "lookup_inventory",
+                            "description": "lookup_inventory",  # Converse needs one; the name stands in
+                            "inputSchema": {"json": schema},
+                        }
+                    }
+                ]
+            },
+        },
+    )
+    request = ModelRequest(
+        model_id=MODEL_ID,
+        prompt="Check widgets.",
+        messages=[
+            Message(
+                role="assistant",
+                tool_calls=[ToolCall(id="tooluse_1", name="lookup_inventory", arguments={"item": "widget"})],
+            ),
+            Message(
+                role="tool",
+                tool_results=[ToolResult(call_id="tooluse_1", name="lookup_inventory", content='{"in_stock": 0}')],
+            ),
+        ],
+        tools=[ToolSpec(name="lookup_inventory", description="", parameters=schema)],
+    )
+
+    # When the model is called
+    answer = model.complete(request)
+
+    # Then its text and toolUse blocks come back as text and tool calls
+    assert answer.text == "Checking the second warehouse."
+    assert answer.tool_calls == [ToolCall(id="tooluse_2", name="lookup_inventory", arguments={"item": "bolt"})]
+    assert answer.stop_reason == "tool_use"
+    assert answer.usage == Usage(input_tokens=90, output_tokens=30)
+
+
+def test_a_failed_tool_result_is_sent_with_status_error(stubbed: tuple[BedrockModel, Stubber]) -> None:
+    model, stubber = stubbed
+    stubber.add_response(
+        "converse", converse_response("Sorry.", {"inputTokens": 9, "outputTokens": 2, "totalTokens": 11})
+    )
+    request = ModelRequest(
+        model_id=MODEL_ID,
+        prompt="Order one.",
+        messages=[
+            Message(role="assistant", text="Ordering.", tool_calls=[ToolCall(id="t1", name="order", arguments={})]),
+            Message(
+                role="tool", tool_results=[ToolResult(call_id="t1", name="order", content="declined", is_error=True)]
+            ),
+        ],
+        tools=[ToolSpec(name="order", description="Orders.", parameters={"type": "object", "properties": {}})],
+    )
+    sent: list[dict[str, Any]] = []
+    model.client.meta.events.register(
+        "provide-client-params.bedrock-runtime.Converse", lambda params, **_: sent.append(params)
+    )
+
+    assert model.complete(request).text == "Sorry."
+    assert sent[0]["messages"][1]["content"][0] == {"text": "Ordering."}
+    assert sent[0]["messages"][2]["content"][0]["toolResult"]["status"] == "error"

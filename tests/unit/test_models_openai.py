@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sutram.errors import StepFailed, TransientStepError
-from sutram.models import ModelRequest, Usage, openai_compat
+from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage, openai_compat
 from sutram.models.openai_compat import OpenAICompatibleModel
 from sutram.settings import Settings
 
@@ -197,3 +197,82 @@ def test_a_refused_connection_is_transient() -> None:
 
     with pytest.raises(TransientStepError, match="Connection refused"):
         provider(f"http://127.0.0.1:{port}/v1").complete(ModelRequest(model_id=MODEL_ID, prompt="Hi"))
+
+
+LOOKUP = ToolSpec(
+    name="lookup_inventory",
+    description="How many of an item are in stock.",
+    parameters={"type": "object", "properties": {"item": {"type": "string"}}, "required": ["item"]},
+)
+
+
+def test_tool_use_round_trip_sends_tools_calls_and_results_and_parses_the_calls(server: FakeOpenAI) -> None:
+    # Given a conversation in which the model called a tool that failed, and the tool's result
+    reply = completion("", {"prompt_tokens": 80, "completion_tokens": 20}, finish_reason="tool_calls")
+    reply["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_b",
+                "type": "function",
+                "function": {"name": "lookup_inventory", "arguments": '{"item": "bolt"}'},
+            }
+        ],
+    }
+    server.reply = (200, reply)
+    request = ModelRequest(
+        model_id=MODEL_ID,
+        prompt="Check widgets.",
+        messages=[
+            Message(
+                role="assistant",
+                text="Let me look.",
+                tool_calls=[ToolCall(id="call_a", name="lookup_inventory", arguments={"item": "widget"})],
+            ),
+            Message(
+                role="tool",
+                tool_results=[
+                    ToolResult(call_id="call_a", name="lookup_inventory", content="no such item", is_error=True)
+                ],
+            ),
+        ],
+        tools=[LOOKUP],
+    )
+
+    # When the model is called
+    response = provider(server.base_url).complete(request)
+
+    # Then the protocol's tools, assistant tool_calls (JSON string arguments) and tool messages go out
+    [(_, _, body)] = server.requests
+    assert body["tools"] == [{"type": "function", "function": LOOKUP.model_dump()}]
+    assert body["messages"] == [
+        {"role": "user", "content": "Check widgets."},
+        {
+            "role": "assistant",
+            "content": "Let me look.",
+            "tool_calls": [
+                {
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "lookup_inventory", "arguments": '{"item": "widget"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_a", "content": "no such item"},
+    ]
+    # And the answer's calls come back with parsed arguments
+    assert response.tool_calls == [ToolCall(id="call_b", name="lookup_inventory", arguments={"item": "bolt"})]
+    assert response.text == ""
+    assert response.stop_reason == "tool_calls"
+
+
+def test_tool_call_arguments_that_are_not_json_fail_the_step(server: FakeOpenAI) -> None:
+    reply = completion("", {"prompt_tokens": 1, "completion_tokens": 1}, finish_reason="tool_calls")
+    reply["choices"][0]["message"]["tool_calls"] = [
+        {"id": "call_x", "type": "function", "function": {"name": "lookup_inventory", "arguments": "{item: bolt"}}
+    ]
+    server.reply = (200, reply)
+
+    with pytest.raises(StepFailed, match="tool call 'call_x' has arguments that are not JSON"):
+        provider(server.base_url).complete(ModelRequest(model_id=MODEL_ID, prompt="Hi", tools=[LOOKUP]))

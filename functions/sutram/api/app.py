@@ -52,6 +52,7 @@ app.configure_openapi(
 STATUS_OF_ERROR: dict[type[runs.RunsError], HTTPStatus] = {
     runs.WorkflowNotFound: HTTPStatus.NOT_FOUND,
     runs.RunNotFound: HTTPStatus.NOT_FOUND,
+    runs.VersionNotFound: HTTPStatus.NOT_FOUND,
     runs.InvalidRunInput: HTTPStatus.BAD_REQUEST,
     runs.InvalidCursor: HTTPStatus.BAD_REQUEST,
     runs.IdempotencyKeyReused: HTTPStatus.CONFLICT,
@@ -93,7 +94,7 @@ CurrentCaller = Annotated[Caller, Depends(current_caller)]
         http_200=("Already started by an earlier request with this Idempotency-Key", RunSummary),
         http_400=_INVALID,
         http_401=_UNAUTHENTICATED,
-        http_404=("No such workflow", ErrorBody),
+        http_404=("No such workflow, or no such version of it", ErrorBody),
         http_409=("Idempotency-Key already used with another input", ErrorBody),
         http_503=("Not started; retry with the same Idempotency-Key", ErrorBody),
     ),

@@ -20,6 +20,9 @@ class StartRunRequest(BaseModel):
     input: dict[str, Any] = Field(
         default_factory=dict, description="The run's input, checked against the workflow's input_schema."
     )
+    version: int | None = Field(
+        None, ge=1, description="Run this published version of the workflow; by default the live (latest) one."
+    )
 
 
 class ArtifactLink(BaseModel):
@@ -46,6 +49,7 @@ class RunSummary(BaseModel):
     run_id: str
     workflow: str
     status: RunStatus
+    version: int | None = Field(None, description="The published workflow version the run executes.")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None

@@ -1,4 +1,8 @@
-"""Model providers behind one small interface: a request in, text and usage out.
+"""Model providers behind one small interface: a request in, text, tool calls and usage out.
+
+A plain request is a prompt. An agent's request adds the conversation after that prompt
+(`messages`: the assistant's turns and the results of the tools it called) and the tools it may
+call (`tools`); the response then may carry `tool_calls` instead of, or besides, text.
 
 `scripted` is the offline, deterministic default; `bedrock` uses the Converse API;
 `openai` speaks the OpenAI-compatible chat completions protocol over HTTPS.
@@ -6,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -19,13 +23,50 @@ class Usage(BaseModel):
     cached_tokens: int = Field(0, ge=0)
 
 
+class ToolSpec(BaseModel):
+    """A tool offered to the model: its arguments as a JSON Schema object."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ToolCall(BaseModel):
+    """One call the model asked for; `id` is the provider's, echoed back with the result."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolResult(BaseModel):
+    call_id: str
+    name: str
+    content: str  # what the model reads: the tool's output as JSON, or the error
+    is_error: bool = False
+
+
+class Message(BaseModel):
+    """A message after the prompt: the assistant's turn, or the results of the tools it called."""
+
+    role: Literal["assistant", "tool"]
+    text: str = ""
+    tool_calls: list[ToolCall] = []
+    tool_results: list[ToolResult] = []
+
+
 class ModelRequest(BaseModel):
     model_id: str
     system: str | None = None
-    prompt: str
+    prompt: str  # the first user message
+    messages: list[Message] = []  # the conversation after the prompt, oldest first
+    tools: list[ToolSpec] = []
     max_tokens: int = 1024
     temperature: float = 0.0
     json_output: bool = False
+    # The scripted provider's agent policy, one action per assistant turn (other providers ignore
+    # it): {"call": tool, "arguments": {...}}, a list of those, or {"answer": text}.
+    script: list[Any] = []
 
 
 class ModelResponse(BaseModel):
@@ -33,6 +74,7 @@ class ModelResponse(BaseModel):
     model_id: str
     usage: Usage
     stop_reason: str | None = None
+    tool_calls: list[ToolCall] = []
 
 
 class ModelProvider(Protocol):

@@ -1,4 +1,8 @@
-"""Amazon Bedrock through the Converse API: one request shape for every Bedrock model."""
+"""Amazon Bedrock through the Converse API: one request shape for every Bedrock model.
+
+Tool use maps onto Converse's content blocks: the tools go in `toolConfig`, the assistant's calls
+are `toolUse` blocks, and their results go back as `toolResult` blocks in a user message.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from sutram.errors import StepFailed, TransientStepError
-from sutram.models import ModelRequest, ModelResponse, Usage
+from sutram.models import Message, ModelRequest, ModelResponse, ToolCall, Usage
 
 # Converse has no JSON mode that every model supports, so JSON steps ask for it in words; the step
 # runtime parses the answer and fails the step if it is not JSON.
@@ -46,11 +50,25 @@ class BedrockModel:
         prompt = f"{request.prompt}\n\n{JSON_INSTRUCTION}" if request.json_output else request.prompt
         call: dict[str, Any] = {
             "modelId": request.model_id,
-            "messages": [{"role": "user", "content": [{"text": prompt}]}],
+            "messages": [{"role": "user", "content": [{"text": prompt}]}, *map(_message, request.messages)],
             "inferenceConfig": {"maxTokens": request.max_tokens, "temperature": request.temperature},
         }
         if request.system:
             call["system"] = [{"text": request.system}]
+        if request.tools:
+            call["toolConfig"] = {
+                "tools": [
+                    # Converse refuses an empty description.
+                    {
+                        "toolSpec": {
+                            "name": t.name,
+                            "description": t.description or t.name,
+                            "inputSchema": {"json": t.parameters},
+                        }
+                    }
+                    for t in request.tools
+                ]
+            }
         try:
             response = self.client.converse(**call)
         except ClientError as exc:
@@ -75,4 +93,26 @@ class BedrockModel:
                 cached_tokens=usage.get("cacheReadInputTokens", 0),
             ),
             stop_reason=response.get("stopReason"),
+            tool_calls=[
+                ToolCall(id=use["toolUseId"], name=use["name"], arguments=use.get("input") or {})
+                for use in (block["toolUse"] for block in content if "toolUse" in block)
+            ],
         )
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        results = [
+            {
+                "toolResult": {
+                    "toolUseId": result.call_id,
+                    "content": [{"text": result.content}],
+                    "status": "error" if result.is_error else "success",
+                }
+            }
+            for result in message.tool_results
+        ]
+        return {"role": "user", "content": results}
+    blocks: list[dict[str, Any]] = [{"text": message.text}] if message.text else []
+    blocks += [{"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}} for c in message.tool_calls]
+    return {"role": "assistant", "content": blocks}

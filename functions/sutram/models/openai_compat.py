@@ -2,6 +2,8 @@
 
 OpenAI itself and most other hosted or self-hosted endpoints (vLLM, Ollama, LiteLLM, Groq, ...)
 accept it; `SUTRAM_OPENAI_BASE_URL` picks the endpoint and `SUTRAM_OPENAI_API_KEY` the key.
+Tool use is the protocol's `tools` (function schemas), the assistant's `tool_calls` (arguments as
+a JSON string) and one `role: tool` message per result.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import urllib.request
 from typing import Any
 
 from sutram.errors import StepFailed, TransientStepError
-from sutram.models import ModelRequest, ModelResponse, Usage
+from sutram.models import Message, ModelRequest, ModelResponse, ToolCall, Usage
 from sutram.settings import Settings, get_settings
 
 REQUEST_TIMEOUT_SECONDS = 60  # seconds, per HTTP request; the step's own timeout bounds the retries
@@ -40,8 +42,9 @@ class OpenAICompatibleModel:
             raise StepFailed(f"{who}: the response has no choices")
         choice = choices[0]
         usage = body.get("usage") or {}
+        message = choice.get("message") or {}
         return ModelResponse(
-            text=(choice.get("message") or {}).get("content") or "",
+            text=message.get("content") or "",
             model_id=request.model_id,
             usage=Usage(
                 input_tokens=usage.get("prompt_tokens", 0),
@@ -49,12 +52,38 @@ class OpenAICompatibleModel:
                 cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0),
             ),
             stop_reason=choice.get("finish_reason"),
+            tool_calls=[_tool_call(call, who) for call in message.get("tool_calls") or []],
         )
+
+
+def _tool_call(call: dict[str, Any], who: str) -> ToolCall:
+    function = call.get("function") or {}
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        raise StepFailed(f"{who}: tool call {call.get('id')!r} has arguments that are not JSON") from None
+    if not isinstance(arguments, dict):
+        raise StepFailed(f"{who}: tool call {call.get('id')!r} has arguments that are not a JSON object")
+    return ToolCall(id=call.get("id", ""), name=function.get("name", ""), arguments=arguments)
+
+
+def _messages(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [{"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in message.tool_results]
+    assistant: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+    if message.tool_calls:
+        assistant["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+            for c in message.tool_calls
+        ]
+    return [assistant]
 
 
 def _request_body(request: ModelRequest) -> dict[str, Any]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages.append({"role": "user", "content": request.prompt})
+    for message in request.messages:
+        messages.extend(_messages(message))
     body: dict[str, Any] = {
         "model": request.model_id,
         "messages": messages,
@@ -63,6 +92,11 @@ def _request_body(request: ModelRequest) -> dict[str, Any]:
     }
     if request.json_output:
         body["response_format"] = {"type": "json_object"}
+    if request.tools:
+        body["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
     return body
 
 

@@ -4,6 +4,12 @@ It reads the prompt the way a careful summariser would, without any network: a p
 gets an extractive summary (the leading sentences of the longest paragraph), a JSON request gets
 the capitalised names found in the prompt. Token counts follow a fixed rule (4 characters per
 token), so cost figures in tests and demos are exact and reproducible.
+
+Offered tools, it acts as a simple agent. With a `script` it takes the script's action for the
+turn (the number of assistant messages so far): {"call": tool, "arguments": {...}}, a list of
+those (parallel calls), or {"answer": text}. Without one, its first turn calls every tool whose
+name shares a word with the prompt, taking arguments written in the prompt as `name: value`;
+once it has results, or when no tool fits, it answers with a summary of the results.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import Any
 
-from sutram.models import ModelRequest, ModelResponse, Usage
+from sutram.models import ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _NAME = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)*)\b")
@@ -65,15 +72,61 @@ def _entities(prompt: str) -> str:
     return json.dumps({"entities": ranked})
 
 
+def _act(request: ModelRequest) -> tuple[str, list[ToolCall]]:
+    """The agent policy: this turn's text and tool calls."""
+    turn = sum(message.role == "assistant" for message in request.messages)
+    if request.script and turn < len(request.script):
+        action = request.script[turn]
+        if isinstance(action, dict) and "answer" in action:
+            return str(action["answer"]), []
+        calls = action if isinstance(action, list) else [action]
+        return "", [_call(turn, i, c["call"], c.get("arguments", {})) for i, c in enumerate(calls)]
+    results = [r for m in request.messages for r in m.tool_results]
+    if turn == 0 and not request.script:
+        words = set(re.findall(r"[a-z0-9]+", request.prompt.lower()))
+        chosen = [t for t in request.tools if words & set(t.name.lower().split("_"))]
+        if chosen:
+            return "", [_call(turn, i, t.name, _arguments(t, request.prompt)) for i, t in enumerate(chosen)]
+    if not results:
+        return _summary(request.prompt, request.max_tokens), []
+    return "Based on the tools: " + "; ".join(f"{r.name} returned {r.content}" for r in results), []
+
+
+def _call(turn: int, index: int, name: str, arguments: dict[str, Any]) -> ToolCall:
+    return ToolCall(id=f"call_{turn}_{index}", name=name, arguments=arguments)
+
+
+def _arguments(spec: ToolSpec, prompt: str) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    for name, schema in spec.parameters.get("properties", {}).items():
+        match = re.search(rf"\b{re.escape(name)}\s*[:=]\s*\"?([^\"\n,;]+)", prompt)
+        if match:
+            value = match.group(1).strip().rstrip(".!?")
+            kind = schema.get("type")
+            arguments[name] = int(value) if kind == "integer" and value.isdigit() else value
+    return arguments
+
+
 class ScriptedModel:
     name = "scripted"
 
     def complete(self, request: ModelRequest) -> ModelResponse:
-        text = _entities(request.prompt) if request.json_output else _summary(request.prompt, request.max_tokens)
-        prompt_text = (request.system or "") + request.prompt
+        calls: list[ToolCall] = []
+        if request.tools:
+            text, calls = _act(request)
+        else:
+            text = _entities(request.prompt) if request.json_output else _summary(request.prompt, request.max_tokens)
+        conversation = [
+            request.system or "",
+            request.prompt,
+            *(spec.model_dump_json() for spec in request.tools),
+            *(message.model_dump_json() for message in request.messages),
+        ]
+        output = text + "".join(call.model_dump_json() for call in calls)
         return ModelResponse(
             text=text,
             model_id=request.model_id,
-            usage=Usage(input_tokens=_tokens(prompt_text), output_tokens=_tokens(text)),
-            stop_reason="end_turn",
+            usage=Usage(input_tokens=_tokens("".join(conversation)), output_tokens=_tokens(output)),
+            stop_reason="tool_use" if calls else "end_turn",
+            tool_calls=calls,
         )

@@ -1,0 +1,126 @@
+"""Compile an `agent` step into its loop of states.
+
+    <id>:start ─> <id> (turn) ─> <id>:done? ──done──> <id>:output ─> (next step)
+                    ^                 └─ else ─> <id>:tools (Map: <id>:call per tool call)
+                    └──────── <id>:next (turn + 1) <──┘
+
+The turn and call tasks invoke the step Lambda with `agent_action` "turn" or "tool"; it runs
+`sutram.agent_runtime`. The loop's state is small and lives at `$.agents.<id>`:
+{turn, done, tool_calls: [{id, name, call}], result?}; the conversation stays in DynamoDB. The
+agent's output, {answer, finish_reason, turns}, goes to `$.steps.<id>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from sutram.agent import AgentStep
+
+AGENTS_ROOT = "$.agents"
+STEPS_ROOT = "$.steps"
+# Payload entries of the step's task that the tool calls do not need (the rest, e.g. run and
+# scope, is carried into each Map iteration).
+_NOT_FOR_TOOLS = frozenset({"delivery.$", "step", "sources", "sources.$"})
+
+
+def _nothing(state: Any) -> None:
+    del state
+
+
+def agent_states(
+    scope: Construct,
+    step: AgentStep,
+    *,
+    step_function: lambda_.IFunction,
+    payload_common: dict[str, Any],
+    keep_output: bool = True,
+    add_retries: Callable[[tasks.LambdaInvoke], None] = _nothing,
+    add_catch: Callable[[tasks.LambdaInvoke | sfn.Map], None] = _nothing,
+) -> tuple[sfn.IChainable, sfn.INextable]:
+    """The agent's states, from its first to its last. `payload_common` is the step's task payload
+    as for any step ({run, delivery, step, sources, scope}); `add_retries` gets the turn and the
+    call tasks, `add_catch` the turn task and the tools Map (a Catch cannot leave a Map iteration)."""
+    loop = f"{AGENTS_ROOT}.{step.id}"
+    start = sfn.Pass(scope, f"{step.id}:start", result=sfn.Result.from_object({"turn": 0}), result_path=loop)
+    turn = _task(
+        scope,
+        step.id,
+        step,
+        step_function,
+        payload_common | {"agent_action": "turn", "turn.$": f"{loop}.turn"},
+        result_path=loop,
+    )
+    carried = {key: value for key, value in payload_common.items() if key not in _NOT_FOR_TOOLS}
+    call = _task(
+        scope,
+        f"{step.id}:call",
+        step,
+        step_function,
+        {f"{key.removesuffix('.$')}.$": f"$.{key.removesuffix('.$')}" for key in carried}
+        | {
+            "delivery.$": "$$.State.RetryCount",
+            "step": payload_common["step"],
+            "agent_action": "tool",
+            "turn.$": "$.turn",
+            "call.$": "$.call",
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    tools = sfn.Map(
+        scope,
+        f"{step.id}:tools",
+        items_path=f"{loop}.tool_calls",
+        item_selector=carried | {"turn.$": f"{loop}.turn", "call.$": "$$.Map.Item.Value.call"},
+        max_concurrency=0 if step.parallel_tool_calls else 1,  # 0: as many as there are calls
+        result_path=sfn.JsonPath.DISCARD,
+    ).item_processor(call)
+    next_turn = sfn.Pass(
+        scope,
+        f"{step.id}:next",
+        parameters={"turn.$": f"States.MathAdd({loop}.turn, 1)"},
+        result_path=loop,
+    )
+    output = sfn.Pass(
+        scope,
+        f"{step.id}:output",
+        input_path=f"{loop}.result",
+        result_path=f"{STEPS_ROOT}.{step.id}" if keep_output else sfn.JsonPath.DISCARD,
+    )
+    for state in (turn, call):
+        add_retries(state)
+    for catching in (turn, tools):
+        add_catch(catching)
+    done = sfn.Choice(scope, f"{step.id}:done?")
+    done.when(sfn.Condition.boolean_equals(f"{loop}.done", True), output).otherwise(tools)
+    tools.next(next_turn).next(turn)
+    start.next(turn).next(done)
+    return start, output
+
+
+def _task(
+    scope: Construct,
+    name: str,
+    step: AgentStep,
+    function: lambda_.IFunction,
+    payload: dict[str, Any],
+    *,
+    result_path: str,
+) -> tasks.LambdaInvoke:
+    return tasks.LambdaInvoke(
+        scope,
+        name,
+        state_name=name,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(payload),
+        payload_response_only=True,
+        retry_on_service_exceptions=False,
+        result_path=result_path,
+        task_timeout=sfn.Timeout.duration(Duration.seconds(step.timeout_seconds)),
+    )

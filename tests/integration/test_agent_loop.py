@@ -1,0 +1,105 @@
+"""The agent loop that infra.agent builds, executed by the local cloud's Step Functions: turns and
+tool calls through the Map, the answer at $.steps.<id>, and the history events each turn costs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.assertions import Template
+from pydantic import BaseModel
+
+from infra.agent import agent_states
+from localcloud.cloud import ACCOUNT, REGION
+from localcloud.lambda_context import LocalLambdaContext
+from localcloud.template import resolve
+from sutram import aws
+from sutram.agent import AgentStep
+from sutram.agent_runtime import handle
+from sutram.tools import ToolContext, tool
+
+FUNCTION = "AgentLoopStep"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
+
+
+class Item(BaseModel):
+    item: str
+
+
+@tool("it_lookup_inventory")
+def lookup_inventory(args: Item, context: ToolContext) -> dict[str, Any]:
+    """How many of an item are in stock."""
+    return {"item": args.item, "in_stock": 3}
+
+
+def handler(event: dict[str, Any], context: LocalLambdaContext) -> Any:
+    """The step Lambda's agent branch, as the lead wires it into sutram.handlers.step."""
+    return handle(event, aws.step_runtime())
+
+
+def agent_asl(step: AgentStep) -> str:
+    """The ASL of a state machine made of the agent's states alone, with local ARNs."""
+    stack = Stack(App(), "AgentLoop")
+    function = lambda_.Function.from_function_arn(stack, "Step", FUNCTION_ARN)
+    payload = {
+        "run.$": "$.run",
+        "delivery.$": "$$.State.RetryCount",
+        "step": step.model_dump(mode="json", exclude_defaults=True) | {"id": step.id, "type": step.type},
+        "sources": {"input.$": "$.input"},
+        "scope": "",
+    }
+    first, _ = agent_states(stack, step, step_function=function, payload_common=payload)
+    sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(first))
+    [machine] = Template.from_stack(stack).find_resources("AWS::StepFunctions::StateMachine").values()
+    return str(resolve(machine["Properties"]["DefinitionString"], str, lambda *_: "", {"AWS::Partition": "aws"}))
+
+
+def execute(asl: str, run_input: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    client = boto3.client("stepfunctions")
+    name = f"agent-{uuid.uuid4().hex[:8]}"
+    machine = client.create_state_machine(
+        name=name, definition=asl, roleArn=f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
+    )
+    execution = client.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(run_input))
+    deadline = time.monotonic() + 60
+    while (described := client.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described
+    events = client.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    return json.loads(described["output"]), events
+
+
+def test_the_loop_runs_turns_and_tool_calls_until_the_answer_with_flat_history_per_turn(cloud: Any) -> None:
+    cloud.add_function(FUNCTION, "tests.integration.test_agent_loop.handler", {})
+    lookup = {"call": "it_lookup_inventory", "arguments": {"item": "widget"}}
+
+    def run(tool_turns: int) -> tuple[dict[str, Any], int]:
+        step = AgentStep.model_validate(
+            {
+                "id": "triage",
+                "type": "agent",
+                "prompt": "Check {{item}}.",
+                "input": {"item": "$.input.item"},
+                "tools": ["it_lookup_inventory"],
+                "script": [[lookup, lookup]] * tool_turns + [{"answer": "in stock"}],
+            }
+        )
+        run_ref = {"tenant": "acme", "run_id": f"r-{uuid.uuid4().hex}", "workflow": "agent-loop"}
+        output, events = execute(agent_asl(step), {"run": run_ref, "input": {"item": "widget"}})
+        return output, len(events)
+
+    output, events_2 = run(tool_turns=2)
+    _, events_5 = run(tool_turns=5)
+
+    assert output["steps"]["triage"] == {"answer": "in stock", "finish_reason": "answered", "turns": 3}
+    assert output["agents"]["triage"]["done"] is True
+    # Every turn costs the same history events, however long the conversation: the turn task 5,
+    # the choice 2, the Map 4 plus 7 per tool call (2 here), the turn increment 2.
+    assert (events_5 - events_2) / 3 == 5 + 2 + 4 + 7 * 2 + 2

@@ -1,0 +1,145 @@
+"""The workflow language on the local cloud: map, choice, parallel, wait and transform, compiled
+by CDK and executed by moto, invoking the real step handlers."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from sutram import aws, runs
+from tests.integration.conftest import FinishedRun, run_workflow
+
+DOCUMENTS = [
+    {"title": "Supplier audit", "content": "Maria Okafor visited the Porto plant. Defects fell sharply."},
+    {"title": "Board memo", "content": "The board chaired by Daniel Reyes met in Lisbon. Costs are up."},
+    {"title": "Field notes", "content": "Ada Lovelace met Charles Babbage in London. They talked engines."},
+]
+
+
+def checkpoints(run: FinishedRun) -> dict[str, dict[str, Any]]:
+    return {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run.run_id)}
+
+
+def output_of(run: FinishedRun) -> Any:
+    return runs.get_run(runs.default_backend(), "acme", run.run_id).output
+
+
+def entered(run: FinishedRun) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in run.history if e["type"].endswith("StateEntered")]
+
+
+def test_a_map_over_100_items_checkpoints_every_iteration_under_its_index(cloud):
+    texts = [f"item {index} " + "word " * (index % 7) for index in range(100)]
+
+    run = run_workflow("language-map", {"texts": texts, "top": 1, "not_before": "2020-01-01T00:00:00Z"}, timeout=120)
+
+    assert run.status == "SUCCEEDED"
+    assert entered(run)[0] == "not_before"  # a timestamp in the past: the wait ends at once
+    steps = checkpoints(run)
+    assert set(steps) == {f"count[{index}]/words" for index in range(100)}
+    assert all(step["status"] == "succeeded" and step["attempt"] == 1 for step in steps.values())
+    output = output_of(run)
+    assert len(output) == 100
+    assert output[3] == {"total_words": 4, "distinct_words": 2, "top": [{"word": "word", "count": 3}]}
+    assert output == [json.loads(steps[f"count[{index}]/words"]["output"]) for index in range(100)]
+
+
+def test_a_crash_inside_map_iterations_is_retried_without_calling_any_model_twice(cloud, model_calls, inject_faults):
+    inject_faults("summarise@after_model_call")
+
+    run = run_workflow("document-batch", {"documents": DOCUMENTS})
+
+    assert run.status == "SUCCEEDED"
+    steps = checkpoints(run)
+    assert set(steps) == {
+        f"analyse[{i}]/{step}" for i in range(3) for step in ("extract", "summarise", "entities", "report")
+    }
+    assert all(step["attempt"] == 1 for step in steps.values())  # every retry returned the checkpoint
+    failures = [e for e in run.history if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failures] == ["Runtime.ExitError"] * 3
+    for document in DOCUMENTS:  # one model call per document and step, although each summary crashed once
+        assert model_calls.calls[f'Summarise the document "{document["title"]}" in two sentences.'] == 1
+    assert model_calls.calls["List the people, organisations and places named in this text."] == 3
+    reports = output_of(run)["reports"]
+    assert [report["title"] for report in reports] == [document["title"] for document in DOCUMENTS]
+    assert reports[2]["entities"][0]["name"] in {"Ada Lovelace", "Charles Babbage", "London"}
+
+
+@pytest.mark.parametrize(
+    ("ticket", "priority", "routed", "path"),
+    [
+        ("the invoice total is wrong.", 4, {"team": "general", "tags": ["triage"]}, ["general", "audit"]),
+        (
+            "Billing Team: the total is wrong.",
+            4,
+            {"team": "billing", "ticket": "Billing Team: the total is wrong."},
+            ["billing", "audit"],
+        ),
+        (
+            "Printer Support: the printer is jammed.",
+            5,
+            {"team": "oncall", "priority": 5},
+            ["page_later", "escalate", "audit", "flag"],
+        ),
+        (
+            "Printer Support: the printer is jammed.",
+            1,
+            {"team": "named", "named": [{"name": "Printer Support", "mentions": 1}]},
+            ["named", "audit"],
+        ),
+    ],
+)
+def test_a_choice_branches_on_the_models_json_and_rejoins(cloud, ticket, priority, routed, path):
+    started = time.monotonic()
+    run = run_workflow("language-choice", {"ticket": ticket, "priority": priority})
+
+    assert run.status == "SUCCEEDED"
+    assert output_of(run) == {"routed": routed, "source": "ticket-desk"}
+    assert entered(run) == ["classify", "route", *path, "confirm", "RecordSuccess"]
+    assert list(checkpoints(run)) == ["classify"]  # choice, wait and transform call no Lambda
+    if "page_later" in path:
+        assert time.monotonic() - started >= 1  # the wait of one second
+
+
+def test_parallel_fail_fast_fails_the_run_when_a_branch_fails(cloud):
+    run = run_workflow("language-parallel-fail-fast", {"text": "a b b", "documents": [DOCUMENTS[0], {"title": "x"}]})
+
+    assert run.status == "FAILED"
+    assert "RecordFailure" in entered(run) and "RecordSuccess" not in entered(run)
+    record = runs.get_run(runs.default_backend(), "acme", run.run_id)
+    assert record.status == "FAILED"
+
+
+def test_parallel_collect_puts_a_failed_branchs_error_in_its_slot(cloud):
+    run = run_workflow("language-parallel-collect", {"text": "a b b", "documents": [DOCUMENTS[0], {"title": "x"}]})
+
+    assert run.status == "SUCCEEDED"
+    output = output_of(run)
+    assert output["stats"]["top"][0] == {"word": "b", "count": 2}
+    assert output["docs"]["error"]["Error"] == "InvalidStepInput"
+    assert "content" in output["docs"]["error"]["Cause"]
+    steps = checkpoints(run)
+    # Scopes compose: the map's iteration inside the parallel's branch.
+    assert steps["fanout_collect.stats/stats_collect"]["status"] == "succeeded"
+    assert steps["fanout_collect.docs/each_collect[0]/extract_collect"]["status"] == "succeeded"
+    assert steps["fanout_collect.docs/each_collect[1]/extract_collect"]["status"] == "failed"
+
+
+def test_parallel_collect_with_every_branch_succeeding_names_each_output(cloud):
+    run = run_workflow("language-parallel-collect", {"text": "a b b", "documents": DOCUMENTS[:2]})
+
+    assert run.status == "SUCCEEDED"
+    output = output_of(run)
+    assert set(output) == {"stats", "docs"}
+    assert [document["title"] for document in output["docs"]] == ["Supplier audit", "Board memo"]
+
+
+def test_a_distributed_map_runs_and_checkpoints_by_index(cloud):
+    run = run_workflow("language-distributed", {"texts": ["a b b", "c"], "top": 1})
+
+    assert run.status == "SUCCEEDED"
+    assert set(checkpoints(run)) == {"tally_all[0]/tally", "tally_all[1]/tally"}
+    assert [result["top"] for result in output_of(run)] == [[{"word": "b", "count": 2}], [{"word": "c", "count": 1}]]

@@ -1,0 +1,46 @@
+"""The `agent` step's definition: tools by name or with approval, limits, prompt placeholders."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from sutram.agent import AgentLimits, AgentStep, AgentTool, call_path, turn_path
+
+BASE = {"id": "triage", "type": "agent", "prompt": "Why is {{order}} late?", "input": {"order": "$.input.order"}}
+
+
+def test_tools_are_plain_names_or_declare_that_they_need_approval() -> None:
+    step = AgentStep.model_validate(BASE | {"tools": ["extract_text", {"name": "http_fetch", "needs_approval": True}]})
+
+    assert step.tools == [AgentTool(name="extract_text"), AgentTool(name="http_fetch", needs_approval=True)]
+    assert step.tool("http_fetch") == AgentTool(name="http_fetch", needs_approval=True)
+    assert step.tool("place_order") is None
+    assert step.limits == AgentLimits(max_turns=20, max_tokens=100_000, max_seconds=900)
+    assert step.parallel_tool_calls is True
+    assert step.render(step.prompt, {"order": "o-17"}) == "Why is o-17 late?"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"tools": ["no_such_tool"]}, "unknown tool 'no_such_tool'"),
+        ({"tools": ["extract_text", "extract_text"]}, "a tool is listed twice"),
+        ({"tools": []}, "at least 1 item"),
+        ({"tools": ["extract_text"], "input": {}}, r"placeholder \{\{order\}\} has no entry in input"),
+        ({"tools": ["extract_text"], "limits": {"max_turns": 0}}, "greater than or equal to 1"),
+    ],
+)
+def test_invalid_agents_are_refused_with_the_reason(fields: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        AgentStep.model_validate(BASE | fields)
+
+
+def test_checkpoint_paths_sort_by_turn_then_call() -> None:
+    paths = [call_path("m[2]/triage", 7, 10), turn_path("m[2]/triage", 7), call_path("m[2]/triage", 7, 2)]
+
+    assert sorted(paths) == [
+        "m[2]/triage/turn-0007",
+        "m[2]/triage/turn-0007/call-002",
+        "m[2]/triage/turn-0007/call-010",
+    ]
