@@ -40,21 +40,30 @@ def agent_states(
     *,
     step_function: lambda_.IFunction,
     payload_common: dict[str, Any],
-    keep_output: bool = True,
+    result_path: str,
     add_retries: Callable[[tasks.LambdaInvoke], None] = _nothing,
     add_catch: Callable[[tasks.LambdaInvoke | sfn.Map], None] = _nothing,
-) -> tuple[sfn.IChainable, sfn.INextable]:
+    continuation: bool = False,
+) -> tuple[sfn.State, sfn.Pass]:
     """The agent's states, from its first to its last. `payload_common` is the step's task payload
-    as for any step ({run, delivery, step, sources, scope}); `add_retries` gets the turn and the
-    call tasks, `add_catch` the turn task and the tools Map (a Catch cannot leave a Map iteration)."""
+    as for any step ({run, delivery, step, sources, scope}); the agent's output ({answer,
+    finish_reason, turns}) goes to `result_path`; `add_retries` gets the turn and the
+    call tasks, `add_catch` the turn task and the tools Map (a Catch cannot leave a Map iteration).
+
+    With `continuation` (a top-level agent), a turn that would pass the execution's budget of
+    history events ends the execution by starting a fresh one of the same state machine with the
+    same run and input and `resume: {<id>: turn}`; earlier steps then return their checkpoints
+    and the loop starts again at that turn."""
     loop = f"{AGENTS_ROOT}.{step.id}"
-    start = sfn.Pass(scope, f"{step.id}:start", result=sfn.Result.from_object({"turn": 0}), result_path=loop)
+    start = sfn.Pass(
+        scope, f"{step.id}:start", result=sfn.Result.from_object({"turn": 0, "first_turn": 0}), result_path=loop
+    )
     turn = _task(
         scope,
         step.id,
         step,
         step_function,
-        payload_common | {"agent_action": "turn", "turn.$": f"{loop}.turn"},
+        payload_common | {"agent_action": "turn", "turn.$": f"{loop}.turn", "first_turn.$": f"{loop}.first_turn"},
         result_path=loop,
     )
     carried = {key: value for key, value in payload_common.items() if key not in _NOT_FOR_TOOLS}
@@ -84,24 +93,64 @@ def agent_states(
     next_turn = sfn.Pass(
         scope,
         f"{step.id}:next",
-        parameters={"turn.$": f"States.MathAdd({loop}.turn, 1)"},
+        parameters={"turn.$": f"States.MathAdd({loop}.turn, 1)", "first_turn.$": f"{loop}.first_turn"},
         result_path=loop,
     )
     output = sfn.Pass(
         scope,
         f"{step.id}:output",
         input_path=f"{loop}.result",
-        result_path=f"{STEPS_ROOT}.{step.id}" if keep_output else sfn.JsonPath.DISCARD,
+        result_path=result_path,
     )
     for state in (turn, call):
         add_retries(state)
     for catching in (turn, tools):
         add_catch(catching)
     done = sfn.Choice(scope, f"{step.id}:done?")
+    if continuation:
+        continuing = sfn.Condition.and_(
+            sfn.Condition.is_present(f"{loop}.continue"), sfn.Condition.boolean_equals(f"{loop}.continue", True)
+        )
+        done.when(continuing, _continue_in_new_execution(scope, step, loop))
     done.when(sfn.Condition.boolean_equals(f"{loop}.done", True), output).otherwise(tools)
     tools.next(next_turn).next(turn)
     start.next(turn).next(done)
-    return start, output
+    if not continuation:
+        return start, output
+    resumed = sfn.Pass(
+        scope,
+        f"{step.id}:resumed",
+        parameters={"turn.$": f"$.resume.{step.id}", "first_turn.$": f"$.resume.{step.id}"},
+        result_path=loop,
+    )
+    resumed.next(turn)
+    entry = sfn.Choice(scope, f"{step.id}:resume?")
+    entry.when(sfn.Condition.is_present(f"$.resume.{step.id}"), resumed).otherwise(start)
+    return entry, output
+
+
+def _continue_in_new_execution(scope: Construct, step: AgentStep, loop: str) -> sfn.IChainable:
+    """Start the same state machine (the same version: `$$.StateMachine.Id`) for the same run."""
+    start = sfn.CustomState(
+        scope,
+        f"{step.id}:continue",
+        state_json={
+            "Type": "Task",
+            "Resource": "arn:aws:states:::states:startExecution",
+            "Parameters": {
+                "StateMachineArn.$": "$$.StateMachine.Id",
+                "Name.$": f"States.Format('{{}}-{step.id}-{{}}', $.run.run_id, {loop}.turn)",
+                "Input": {
+                    "run.$": "$.run",
+                    "input.$": "$.input",
+                    "resume": {f"{step.id}.$": f"{loop}.turn"},
+                    "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+                },
+            },
+            "ResultPath": None,
+        },
+    )
+    return start.next(sfn.Succeed(scope, f"{step.id}:continued", comment="the run goes on in a new execution"))
 
 
 def _task(

@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -30,8 +31,10 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra import constants
+from infra.agent import agent_states
 from sutram import expressions
 from sutram.definition import (
+    AgentStep,
     AnyStep,
     ChoiceStep,
     Condition,
@@ -191,6 +194,7 @@ class WorkflowStateMachine(Construct):
 
         self._step_function = step_function
         self._kept = definition.outputs_read_later()
+        self._continues = False  # set by a top-level agent: the machine may start itself
         chain = self._sequence(list(definition.steps), Scope(), f"{RESULT_ROOT}.{last}", failed).next(succeeded)
 
         log_group = logs.LogGroup(
@@ -210,6 +214,17 @@ class WorkflowStateMachine(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
         )
+        if self._continues:
+            # A long agent loop continues the run in a fresh execution of this machine (any version).
+            machine = Stack.of(self).format_arn(
+                service="states",
+                resource="stateMachine",
+                resource_name=f"{Stack.of(self).stack_name}-{definition.name}",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine, f"{machine}:*"])
+            )
 
     def _sequence(
         self, steps: list[AnyStep], scope: Scope, result_path: str, on_error: sfn.IChainable | None
@@ -257,6 +272,8 @@ class WorkflowStateMachine(Construct):
             return self._parallel(step, scope, result_path, on_error)
         if isinstance(step, MapStep):
             return self._map(step, scope, result_path, on_error)
+        if isinstance(step, AgentStep):
+            return self._agent(step, scope, result_path, on_error)
         task = tasks.LambdaInvoke(
             self,
             step.id,
@@ -328,6 +345,29 @@ class WorkflowStateMachine(Construct):
         if on_error is not None:
             map_state.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
         return map_state
+
+    def _agent(self, step: AgentStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None) -> sfn.Chain:
+        def retries(task: tasks.LambdaInvoke) -> None:
+            _add_lease_wait(task, step.timeout_seconds)
+            _add_retry(task, step.retry)
+
+        def catch(state: tasks.LambdaInvoke | sfn.Map) -> None:
+            if on_error is not None:
+                state.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
+
+        first, last = agent_states(
+            self,
+            step,
+            step_function=self._step_function,
+            payload_common=step_payload(self.definition, step, scope),
+            result_path=result_path,
+            add_retries=retries,
+            add_catch=catch,
+            continuation=not scope.in_map and not scope.suffix,
+        )
+        if not scope.in_map and not scope.suffix:
+            self._continues = True
+        return sfn.Chain.custom(first, [last], last)
 
     def _finish_task(self, name: str, function: lambda_.IFunction, payload: dict[str, Any]) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(

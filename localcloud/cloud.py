@@ -12,11 +12,12 @@
                                                            alias moved to it
 
 The step code is the code that runs in Lambda, talking to AWS through boto3; only the endpoint
-(moto) and a few settings differ. Two moto internals are used, each replaced on its backend
-instance: the Lambda backend's `invoke`, so Step Functions' Lambda tasks reach the handlers
-in-process (tests/integration/test_local_cloud.py fails loudly if that seam moves), and the Step
-Functions backend's `start_execution`, because moto publishes versions but cannot start one
-(start_executions_on_versions; tests/integration/test_versions.py covers it).
+(moto) and a few settings differ. Three moto internals are used: the Lambda backend's `invoke`,
+so Step Functions' Lambda tasks reach the handlers in-process (tests/integration/test_local_cloud.py
+fails loudly if that seam moves); the Step Functions backend's `start_execution`, because moto
+publishes versions but cannot start one (start_executions_on_versions; test_versions.py); and the
+parameter casing of the startExecution task integration (start_executions_from_tasks;
+test_agents.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
 from moto.core.config import DefaultConfig
 from moto.stepfunctions.exceptions import StateMachineDoesNotExist
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.responses import get_backend
 
 from localcloud.lambda_context import LocalLambdaContext
@@ -110,6 +114,7 @@ class LocalCloud:
         self._create_functions()
         self._install_invoke_seam()
         start_executions_on_versions()
+        start_executions_from_tasks()
         self._configure_process_environment()
         return self
 
@@ -389,6 +394,27 @@ def start_executions_on_versions() -> None:
             machine.definition = latest
 
     backend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+def start_executions_from_tasks() -> None:
+    """Let a Task state start an execution (`arn:aws:states:::states:startExecution`).
+
+    moto 5.2.5 passes the task's parameters to boto3 in the ASL's casing (StateMachineArn), which
+    boto3 rejects; they are renamed to the API's (stateMachineArn) after moto's own normalisation.
+    Agent loops continue a long run in a fresh execution this way (tests/integration/test_agents.py).
+    """
+    normalise = StateTaskServiceSfn._normalise_parameters
+    if getattr(normalise, "sutram_patched", False):
+        return
+
+    def normalise_parameters(self: Any, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        normalise(self, parameters, *args, **kwargs)
+        if self._get_boto_service_action() == "start_execution":
+            for key in [key for key in parameters if key[:1].isupper()]:
+                parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    normalise_parameters.sutram_patched = True  # type: ignore[attr-defined]
+    StateTaskServiceSfn._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
 
 
 def _routing(alias_properties: dict[str, Any]) -> list[dict[str, Any]]:

@@ -29,6 +29,10 @@ from sutram.steps import RunRef, StepRuntime
 from sutram.tools import ToolContext, get_tool
 
 ANSWERED = "answered"
+# Step Functions history events of one loop iteration, measured on the compiled loop: the turn task,
+# the done? choice, the tools Map and the next-turn pass (13), and each tool call's task (7).
+EVENTS_PER_TURN = 13
+EVENTS_PER_CALL = 7
 
 
 class ApprovalRequired(SutramError):
@@ -55,6 +59,7 @@ class _AgentEvent(BaseModel):
 
 class AgentTurnEvent(_AgentEvent):
     agent_action: Literal["turn"] = "turn"
+    first_turn: int = Field(0, ge=0)  # the turn this execution started at (later ones continue a run)
     # The state roots the step's input mapping reads, as in steps.StepEvent.
     sources: dict[str, Any] = {}
 
@@ -85,10 +90,21 @@ def run_agent_turn(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any
         delivery=event.delivery,
     )
     if isinstance(claim, AlreadyRecorded):
-        return _state(event.turn, runtime.artifacts.load(run.tenant, claim.output), runtime, run.tenant)
+        recorded = runtime.artifacts.load(run.tenant, claim.output)
+        return _state(event.turn, recorded, runtime, run.tenant) | {"first_turn": event.first_turn}
     try:
         faults.crash_if_injected(runtime.faults, key.path, "before_call", claim.attempt)
-        messages, used_tokens, started_at = _conversation(event, runtime)
+        messages, used_tokens, started_at, calls_per_turn = _conversation(event, runtime)
+        if _history_full(step, event, calls_per_turn):
+            # Hand the turn to a fresh execution; it claims the released lease and runs the turn.
+            runtime.checkpoints.release(claim, "continued in a new execution (history limit)")
+            return {
+                "turn": event.turn,
+                "first_turn": event.first_turn,
+                "done": False,
+                "continue": True,
+                "tool_calls": [],
+            }
         usage = None
         reason = _limit_reached(step, event.turn, used_tokens, started_at or float(claim.item["started_at"]))
         if reason:
@@ -100,7 +116,7 @@ def run_agent_turn(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any
         runtime.checkpoints.release(claim, f"{type(exc).__name__}: {exc}")
         raise
     faults.crash_if_injected(runtime.faults, key.path, "after_model_call", claim.attempt)
-    return _state(event.turn, delta, runtime, run.tenant)
+    return _state(event.turn, delta, runtime, run.tenant) | {"first_turn": event.first_turn}
 
 
 def run_agent_tool(event: AgentToolEvent, runtime: StepRuntime) -> dict[str, Any]:
@@ -141,9 +157,11 @@ def _offered(step: AgentStep) -> list[str]:
     return [tool.name for tool in step.tools]
 
 
-def _conversation(event: AgentTurnEvent, runtime: StepRuntime) -> tuple[list[Message], int, float | None]:
-    """The messages after the prompt from turns before this one, the tokens they used, and when
-    the first turn started."""
+def _conversation(
+    event: AgentTurnEvent, runtime: StepRuntime
+) -> tuple[list[Message], int, float | None, dict[int, int]]:
+    """The messages after the prompt from turns before this one, the tokens they used, when the
+    first turn started, and how many tool calls each earlier turn made."""
     prefix = f"{event.agent_path}/turn-"
     turns: dict[int, dict[str, Any]] = {}
     results: dict[tuple[int, int], dict[str, Any]] = {}
@@ -174,7 +192,19 @@ def _conversation(event: AgentTurnEvent, runtime: StepRuntime) -> tuple[list[Mes
                 for i, c in enumerate(calls)
             ]
             messages.append(Message(role="tool", tool_results=tool_results))
-    return messages, used_tokens, started_at
+    return messages, used_tokens, started_at, {turn: len(turns[turn]["tool_calls"]) for turn in turns}
+
+
+def _history_full(step: AgentStep, event: AgentTurnEvent, calls_per_turn: dict[int, int]) -> bool:
+    """Would one more turn, with as many calls as any turn made so far, pass the execution's budget
+    of history events? Counts only the turns this execution ran."""
+    spent = sum(
+        EVENTS_PER_TURN + EVENTS_PER_CALL * calls
+        for turn, calls in calls_per_turn.items()
+        if event.first_turn <= turn < event.turn
+    )
+    next_turn = EVENTS_PER_TURN + EVENTS_PER_CALL * max(calls_per_turn.values(), default=1)
+    return spent + next_turn > step.limits.history_events
 
 
 def _limit_reached(step: AgentStep, turn: int, used_tokens: int, started_at: float) -> str | None:

@@ -64,15 +64,15 @@ class _StepBase(_Strict):
         return mapping
 
 
-class LlmStep(_StepBase):
-    type: Literal["llm"]
+class _PromptedStep(_StepBase):
+    """A step that prompts a model: `llm` (one call) and `agent` (a tool-use loop)."""
+
     model: ModelSpec = Field(default_factory=ModelSpec)
     system: str | None = None
     prompt: str = Field(min_length=1)  # {{name}} placeholders are filled from `input`
-    output: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
-    def _placeholders_have_inputs(self) -> LlmStep:
+    def _placeholders_have_inputs(self) -> _PromptedStep:
         for template in (self.prompt, self.system or ""):
             for name in _PLACEHOLDER.findall(template):
                 if name not in self.input:
@@ -85,6 +85,58 @@ class LlmStep(_StepBase):
             return value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False).strip()
 
         return _PLACEHOLDER.sub(fill, template)
+
+
+class LlmStep(_PromptedStep):
+    type: Literal["llm"]
+    output: Literal["text", "json"] = "text"
+
+
+class AgentTool(_Strict):
+    name: str
+    # The call waits for a human decision before it runs (see agent_runtime.AgentToolEvent.approval).
+    needs_approval: bool = False
+
+
+class AgentLimits(_Strict):
+    max_turns: int = Field(20, ge=1, le=9999)  # model calls
+    max_tokens: int = Field(100_000, ge=1)  # input + output tokens over all turns
+    max_seconds: int = Field(900, ge=1)  # wall clock from the start of the first turn
+    # Step Functions history events one execution may spend on this agent before the run continues
+    # in a fresh execution (Standard executions stop at 25,000 events; the rest is for other steps).
+    history_events: int = Field(20_000, ge=100, le=24_000)
+
+
+class AgentStep(_PromptedStep):
+    """A model calling tools in a loop until it answers or a limit ends it (see sutram.agent)."""
+
+    type: Literal["agent"]
+    tools: list[AgentTool] = Field(min_length=1)  # a plain name, or {name, needs_approval}
+    limits: AgentLimits = Field(default_factory=AgentLimits)
+    parallel_tool_calls: bool = True  # run one turn's calls at once, else one after another
+    # For the scripted provider: one action per turn, {call, arguments}, a list of them, or {answer}.
+    script: list[Any] = Field(default_factory=list)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _names_are_tools(cls, tools: Any) -> Any:
+        if not isinstance(tools, list):
+            return tools
+        return [{"name": tool} if isinstance(tool, str) else tool for tool in tools]
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_are_registered_once(cls, tools: list[AgentTool]) -> list[AgentTool]:
+        known, names = tool_names(), [tool.name for tool in tools]
+        for name in names:
+            if name not in known:
+                raise ValueError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(known))}")
+        if len(set(names)) != len(names):
+            raise ValueError("a tool is listed twice")
+        return tools
+
+    def tool(self, name: str) -> AgentTool | None:
+        return next((tool for tool in self.tools if tool.name == name), None)
 
 
 class ToolStep(_StepBase):
@@ -254,9 +306,10 @@ class TransformStep(_Container):
 
 TaskStep = Annotated[LlmStep | ToolStep, Field(discriminator="type")]
 Step = Annotated[
-    LlmStep | ToolStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep, Field(discriminator="type")
+    LlmStep | ToolStep | AgentStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep,
+    Field(discriminator="type"),
 ]
-AnyStep = LlmStep | ToolStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep
+AnyStep = LlmStep | ToolStep | AgentStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep
 for _model in (Condition, ChoiceBranch, ChoiceStep, ParallelStep, MapStep):
     _model.model_rebuild()
 
@@ -275,7 +328,7 @@ def child_lists(step: AnyStep) -> list[tuple[str, list[AnyStep]]]:
 
 def own_references(step: AnyStep) -> list[expressions.Reference]:
     """The expressions a step itself reads, not counting its nested steps."""
-    if isinstance(step, LlmStep | ToolStep):
+    if isinstance(step, LlmStep | ToolStep | AgentStep):
         return expressions.references_in(step.input)
     if isinstance(step, ChoiceStep):
         return [ref for branch in step.choices for ref in branch.when.references()]
@@ -336,6 +389,7 @@ def roots_from_outside(steps: list[AnyStep]) -> list[str]:
 _EXPRESSION_FIELDS = {
     "llm": "input",
     "tool": "input",
+    "agent": "input",
     "choice": "choices",
     "map": "items",
     "wait": "until",

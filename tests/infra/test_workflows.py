@@ -9,7 +9,17 @@ from aws_cdk.assertions import Match, Template
 
 from infra import constants
 from infra.workflow import choice_rule, lease_wait_attempts
-from sutram.definition import AnyStep, ChoiceStep, Condition, LlmStep, ToolStep, WorkflowDefinition, child_lists, walk
+from sutram.definition import (
+    AgentStep,
+    AnyStep,
+    ChoiceStep,
+    Condition,
+    LlmStep,
+    ToolStep,
+    WorkflowDefinition,
+    child_lists,
+    walk,
+)
 
 BOOKKEEPING_STATES = {"RecordSuccess", "RecordFailure", "Failed"}
 
@@ -69,6 +79,14 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
     for definition in definitions:
         states = state_machine_definitions[_machine_name(definition)]["States"]
         ids = [step.id for step in _same_level(list(definition.steps))]
+        # An agent is its loop: entry, turn task, done? choice, tools Map, next-turn and output passes,
+        # and at the top level the resume? choice and the continuation to a fresh execution.
+        ids += [
+            f"{step.id}:{part}"
+            for step in definition.steps
+            if isinstance(step, AgentStep)
+            for part in ("start", "done?", "tools", "next", "output", "resume?", "resumed", "continue", "continued")
+        ]
         assert set(states) == set(ids) | BOOKKEEPING_STATES
         assert len(states) == len(ids) + len(BOOKKEEPING_STATES)
 

@@ -54,7 +54,9 @@ def agent_asl(step: AgentStep) -> str:
         "sources": {"input.$": "$.input"},
         "scope": "",
     }
-    first, _ = agent_states(stack, step, step_function=function, payload_common=payload)
+    first, _ = agent_states(
+        stack, step, step_function=function, payload_common=payload, result_path=f"$.steps.{step.id}"
+    )
     sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(first))
     [machine] = Template.from_stack(stack).find_resources("AWS::StepFunctions::StateMachine").values()
     return str(resolve(machine["Properties"]["DefinitionString"], str, lambda *_: "", {"AWS::Partition": "aws"}))

@@ -144,6 +144,7 @@ def test_a_scripted_agent_calls_its_tool_then_answers_from_the_result(model, tab
 
     assert state == {
         "turn": 1,
+        "first_turn": 0,
         "done": True,
         "tool_calls": [],
         "result": {

@@ -36,7 +36,7 @@ def test_serial_tool_calls_keep_no_output_and_hooks_see_every_task_and_the_map()
         step,
         step_function=function,
         payload_common=PAYLOAD,
-        keep_output=False,
+        result_path=sfn.JsonPath.DISCARD,
         add_retries=add_retries,
         add_catch=add_catch,
     )
@@ -58,6 +58,9 @@ def test_serial_tool_calls_keep_no_output_and_hooks_see_every_task_and_the_map()
     call = tools["ItemProcessor"]["States"]["triage:call"]["Parameters"]
     assert call["run.$"] == "$.run" and call["scope.$"] == "$.scope" and call["agent_action"] == "tool"
     assert "sources" not in call
-    assert states["triage:next"]["Parameters"] == {"turn.$": "States.MathAdd($.agents.triage.turn, 1)"}
+    assert states["triage:next"]["Parameters"] == {
+        "turn.$": "States.MathAdd($.agents.triage.turn, 1)",
+        "first_turn.$": "$.agents.triage.first_turn",
+    }
     assert last is not None and states["triage:output"]["ResultPath"] is None  # in the template: null
     assert json.dumps(states).count('"Retry"') == 2

@@ -1,0 +1,82 @@
+"""Example tools for the customer-support and procurement agents (workflows/).
+
+They answer from small in-memory catalogues so the examples run offline and the same way every
+time; a real deployment would call the order system, the inventory service and the supplier
+portal here, passing `context.idempotency_key` to anything that changes state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sutram.tools import ToolContext, tool
+
+ORDERS = {
+    "A-1001": {"item": "standing desk", "status": "delayed", "carrier": "DHL", "days_late": 4, "paid": 640},
+    "A-1002": {"item": "monitor arm", "status": "delivered", "carrier": "UPS", "days_late": 0, "paid": 89},
+}
+STOCK = {"laptop": 3, "monitor": 12, "headset": 0}
+PRICES = {  # supplier -> unit price in USD cents
+    "laptop": {"Northwind": 129_900, "Contoso": 124_500},
+    "monitor": {"Northwind": 21_900, "Contoso": 23_400},
+    "headset": {"Northwind": 7_900, "Contoso": 6_900},
+}
+
+
+class OrderId(BaseModel):
+    order_id: str = Field(description="the order number, e.g. A-1001")
+
+
+@tool("lookup_order")
+def lookup_order(args: OrderId, context: ToolContext) -> dict[str, Any]:
+    """Status, carrier and delay of a customer order."""
+    order = ORDERS.get(args.order_id)
+    return {"order_id": args.order_id, "found": False} if order is None else {"order_id": args.order_id, **order}
+
+
+class DelayQuestion(BaseModel):
+    days_late: int = Field(ge=0)
+
+
+@tool("refund_policy")
+def refund_policy(args: DelayQuestion, context: ToolContext) -> dict[str, Any]:
+    """What the policy grants a customer for a late delivery."""
+    percent = 0 if args.days_late < 2 else 10 if args.days_late < 7 else 25
+    return {"days_late": args.days_late, "refund_percent": percent}
+
+
+class Item(BaseModel):
+    item: str = Field(description="what to buy, e.g. laptop")
+
+
+@tool("check_inventory")
+def check_inventory(args: Item, context: ToolContext) -> dict[str, Any]:
+    """How many of an item are in stock."""
+    return {"item": args.item, "in_stock": STOCK.get(args.item, 0)}
+
+
+@tool("get_price_quote")
+def get_price_quote(args: Item, context: ToolContext) -> dict[str, Any]:
+    """Unit prices from each approved supplier, cheapest first (USD cents)."""
+    quotes = sorted(PRICES.get(args.item, {}).items(), key=lambda quote: quote[1])
+    return {"item": args.item, "quotes": [{"supplier": s, "unit_price_cents": p} for s, p in quotes]}
+
+
+class PurchaseOrder(BaseModel):
+    item: str
+    quantity: int = Field(ge=1, le=1000)
+    supplier: str
+    unit_price_cents: int = Field(ge=1)
+
+
+@tool("draft_purchase_order")
+def draft_purchase_order(args: PurchaseOrder, context: ToolContext) -> dict[str, Any]:
+    """A purchase order draft for finance to approve; nothing is sent to the supplier."""
+    return {
+        "po_number": f"PO-{context.run_id[-6:].upper()}",
+        **args.model_dump(),
+        "total_cents": args.quantity * args.unit_price_cents,
+        "status": "draft",
+    }

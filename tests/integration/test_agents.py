@@ -1,0 +1,102 @@
+"""Agent steps on the local cloud: the compiled loop, checkpoints per turn and per tool call,
+crash recovery mid-conversation, and a long loop continuing in fresh executions."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import boto3
+
+from sutram import aws, runs
+from sutram.api.models import StartRunRequest
+from tests.integration.conftest import run_workflow
+
+COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
+FIRST_PROMPT_LINE = 'Customer Ada wrote about order A-1001: "My desk has not arrived."'
+
+
+def checkpoints(run_id: str) -> dict[str, dict]:
+    return {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run_id)}
+
+
+def test_the_support_agent_calls_its_tools_turn_by_turn_and_hands_its_answer_on(cloud, model_calls):
+    run = run_workflow("customer-support", COMPLAINT)
+
+    assert run.status == "SUCCEEDED"
+    steps = checkpoints(run.run_id)
+    assert list(steps) == [
+        "investigate/turn-0000",
+        "investigate/turn-0000/call-000",
+        "investigate/turn-0001",
+        "investigate/turn-0001/call-000",
+        "investigate/turn-0002",
+        "reply",
+    ]
+    order = json.loads(json.loads(steps["investigate/turn-0000/call-000"]["output"])["content"])
+    assert order == {
+        "order_id": "A-1001",
+        "item": "standing desk",
+        "status": "delayed",
+        "carrier": "DHL",
+        "days_late": 4,
+        "paid": 640,
+    }
+    assert model_calls.calls[FIRST_PROMPT_LINE] == 3  # three turns, one model call each
+    assert model_calls.calls["Write a short, kind reply to Ada."] == 1
+
+
+def test_independent_tool_calls_of_one_turn_run_as_separate_checkpoints(cloud):
+    run = run_workflow("procurement", {"item": "laptop", "needed": 10})
+
+    assert run.status == "SUCCEEDED"
+    steps = checkpoints(run.run_id)
+    assert {"buyer/turn-0000/call-000", "buyer/turn-0000/call-001", "buyer/turn-0001/call-000"} <= set(steps)
+    record = runs.default_backend().runs.get("acme", run.run_id)
+    assert record is not None and record.output is not None
+    assert json.loads(record.output)["answer"].startswith("3 laptops in stock")
+    draft = json.loads(json.loads(steps["buyer/turn-0001/call-000"]["output"])["content"])
+    assert draft["total_cents"] == 871500 and draft["supplier"] == "Contoso" and draft["status"] == "draft"
+
+
+def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns_again(
+    cloud, model_calls, inject_faults
+):
+    inject_faults("investigate/turn-0001@after_model_call")
+
+    run = run_workflow("customer-support", COMPLAINT)
+
+    assert run.status == "SUCCEEDED"
+    assert model_calls.calls[FIRST_PROMPT_LINE] == 3
+    failures = [
+        e["lambdaFunctionFailedEventDetails"]["error"] for e in run.history if e["type"] == "LambdaFunctionFailed"
+    ]
+    assert failures == ["Runtime.ExitError"]
+    assert all(item["attempt"] == 1 for item in checkpoints(run.run_id).values())
+
+
+def test_a_long_loop_continues_in_fresh_executions_with_its_checkpoints_intact(cloud, model_calls):
+    started = runs.start_run(
+        runs.default_backend(), "acme", "agent-long", StartRunRequest(input={"text": "a b a"}), uuid.uuid4().hex
+    )
+    run_id = started.run.run_id
+    deadline = time.monotonic() + 120
+    while (record := runs.default_backend().runs.get("acme", run_id)) is not None and record.status == "RUNNING":
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.1)
+
+    assert record is not None and record.status == "SUCCEEDED"
+    assert json.loads(record.output or "null")["answer"] == "done after 40 tool turns"
+    sfn = boto3.client("stepfunctions")
+    machine = record.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
+    executions = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"].startswith(run_id)]
+    assert len(executions) >= 3  # 41 turns do not fit in one execution's budget of 200 events
+    for execution in executions:
+        events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        assert len(events) <= 200 + 40  # the budget plus the non-agent states of an execution
+    steps = checkpoints(run_id)
+    turns = [path for path in steps if path.startswith("long/turn-") and "/call-" not in path]
+    assert len(turns) == 41
+    assert model_calls.calls["Count words a b a"] == 41  # every turn paid once, across executions
+    assert steps["warmup"]["attempt"] == 1  # replayed from its checkpoint by each continuation
