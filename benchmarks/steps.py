@@ -63,6 +63,13 @@ class Traffic:
     write_units: Counter[str] = field(default_factory=Counter)  # "step" / "run" / "baseline"
     write_bytes: Counter[str] = field(default_factory=Counter)
     s3_put_bytes: int = 0
+    item_bytes: Counter[str] = field(default_factory=Counter)  # PutItem request bytes by step path
+
+    def observe_item(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        body = params.get("body") or b""
+        sort_key = json.loads(body).get("Item", {}).get("sk", {}).get("S", "") if body else ""
+        if sort_key.startswith("STEP#"):
+            self.item_bytes[sort_key.removeprefix("STEP#")] += len(body)
 
     def observe(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         service = model.service_model.service_name
