@@ -24,7 +24,7 @@ from sutram import expressions, faults, keys
 from sutram.agent import AgentStep, call_path, turn_path
 from sutram.checkpoints import AlreadyRecorded, StepKey
 from sutram.errors import InvalidStepInput, StepFailed, SutramError, TransientStepError
-from sutram.models import Message, ModelProvider, ModelRequest, ToolCall, ToolResult, ToolSpec
+from sutram.models import Message, ToolCall, ToolResult, ToolSpec
 from sutram.steps import RunRef, StepRuntime
 from sutram.tools import ToolContext, get_tool
 
@@ -222,29 +222,19 @@ def _call_model(
     event: AgentTurnEvent, messages: list[Message], runtime: StepRuntime
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     step = event.step
-    args = _resolve_input(event, runtime)
-    provider_name = step.model.provider or runtime.default_provider
-    provider: ModelProvider = runtime.providers(provider_name)
-    request = ModelRequest(
-        model_id=step.model.model_id or runtime.default_model_id,
-        system=step.render(step.system, args) if step.system else None,
-        prompt=step.render(step.prompt, args),
+    response, usage = runtime.call_model(
+        step,
+        _resolve_input(event, runtime),
         messages=messages,
         tools=[_spec(name) for name in _offered(step)],
-        max_tokens=step.model.max_tokens,
-        temperature=step.model.temperature,
         script=step.script,
     )
-    started = time.perf_counter()
-    response = provider.complete(request)
-    latency_ms = int((time.perf_counter() - started) * 1000)
     delta = {
         "text": response.text,
         "tool_calls": [call.model_dump() for call in response.tool_calls],
         "finish_reason": None if response.tool_calls else ANSWERED,
     }
-    usage = {"provider": provider_name, "model_id": response.model_id, "latency_ms": latency_ms}
-    return delta, usage | response.usage.model_dump()
+    return delta, usage
 
 
 def _resolve_input(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from pydantic import BaseModel
 from sutram import expressions, faults
 from sutram.artifacts import ArtifactStore
 from sutram.checkpoints import AlreadyRecorded, CheckpointStore, StepKey
-from sutram.definition import LlmStep, TaskStep, ToolStep
+from sutram.definition import AgentStep, LlmStep, TaskStep, ToolStep
 from sutram.errors import InvalidStepInput, StepFailed
-from sutram.models import ModelProvider, ModelRequest
+from sutram.models import ModelProvider, ModelRequest, ModelResponse
 from sutram.tools import ToolContext, get_tool
 
 
@@ -59,6 +59,28 @@ class StepRuntime:
     default_model_id: str
     lease_margin_seconds: int
     faults: str = ""
+
+    def call_model(
+        self, step: LlmStep | AgentStep, args: dict[str, Any], **request: Any
+    ) -> tuple[ModelResponse, dict[str, Any]]:
+        """Call the step's model once with its rendered prompt; `request` adds fields (tools, messages).
+        Returns the response and the usage to record: provider, model, latency and token counts."""
+        provider_name = step.model.provider or self.default_provider
+        provider: ModelProvider = self.providers(provider_name)
+        started = time.perf_counter()
+        response = provider.complete(
+            ModelRequest(
+                model_id=step.model.model_id or self.default_model_id,
+                system=step.render(step.system, args) if step.system else None,
+                prompt=step.render(step.prompt, args),
+                max_tokens=step.model.max_tokens,
+                temperature=step.model.temperature,
+                **request,
+            )
+        )
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        usage = {"provider": provider_name, "model_id": response.model_id, "latency_ms": latency_ms}
+        return response, usage | response.usage.model_dump()
 
 
 @dataclass(frozen=True)
@@ -105,31 +127,13 @@ def _resolve_input(event: StepEvent, artifacts: ArtifactStore) -> dict[str, Any]
 
 
 def _call_model(step: LlmStep, args: dict[str, Any], runtime: StepRuntime) -> StepResult:
-    provider_name = step.model.provider or runtime.default_provider
-    provider: ModelProvider = runtime.providers(provider_name)
-    request = ModelRequest(
-        model_id=step.model.model_id or runtime.default_model_id,
-        system=step.render(step.system, args) if step.system else None,
-        prompt=step.render(step.prompt, args),
-        max_tokens=step.model.max_tokens,
-        temperature=step.model.temperature,
-        json_output=step.output == "json",
-    )
-    started = time.perf_counter()
-    response = provider.complete(request)
-    latency_ms = int((time.perf_counter() - started) * 1000)
+    response, usage = runtime.call_model(step, args, json_output=step.output == "json")
     value: Any = response.text
     if step.output == "json":
         try:
             value = json.loads(response.text)
         except json.JSONDecodeError as exc:
             raise StepFailed(f"step {step.id!r}: the model did not return JSON ({exc})") from None
-    usage = {
-        "provider": provider_name,
-        "model_id": response.model_id,
-        "latency_ms": latency_ms,
-        **response.usage.model_dump(),
-    }
     return StepResult(value, usage)
 
 
