@@ -14,6 +14,7 @@ from typing import Any
 from sutram.errors import InvalidStepInput
 
 REF = "$artifact"
+CACHE_ENTRIES = 64  # artifacts kept per Lambda sandbox (each at most a few MB; see offload threshold)
 
 
 def encode(value: Any) -> bytes:
@@ -34,6 +35,7 @@ class ArtifactStore:
         self._bucket = bucket
         self._threshold = threshold_bytes
         self.bytes_written = 0
+        self._cache: dict[str, bytes] = {}  # artifact key -> body, oldest first
 
     def offload_if_large(self, tenant: str, value: Any) -> Any:
         body = encode(value)
@@ -51,7 +53,14 @@ class ArtifactStore:
         key = value[REF]
         if not isinstance(key, str) or not key.startswith(tenant_prefix(tenant)) or ".." in key:
             raise InvalidStepInput("artifact reference outside the tenant's prefix")
-        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        body = self._cache.get(key)
+        if body is None:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            # Keys name their content (sha256), so a cached body can never be stale. Agent turns
+            # re-read earlier results; the cache spares them the S3 round trips within a sandbox.
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = body
         return json.loads(body)
 
     def presigned_url(self, key: str, expires_seconds: int = 900) -> str:

@@ -164,3 +164,14 @@ def test_tools_receive_an_idempotency_key_stable_for_the_step(aws_env):
         }
     )
     assert run_step(event, aws.step_runtime()) == {"sent": "hi", "key": "run-1/notify"}
+
+
+def test_an_artifact_read_twice_is_fetched_from_s3_once(aws_env):
+    store = aws.artifact_store()
+    reference = store.offload_if_large("acme", "x" * 5000)
+    calls: list[str] = []
+    original = store._s3.get_object
+    store._s3.get_object = lambda **kwargs: calls.append(kwargs["Key"]) or original(**kwargs)
+
+    assert store.load("acme", reference) == store.load("acme", reference) == "x" * 5000
+    assert calls == [reference[REF]]
