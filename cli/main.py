@@ -1,4 +1,4 @@
-"""The `sutram` command: log in, start runs, follow them live, list runs and steps through the HTTP API.
+"""The `sutram` command: log in, start and follow runs, list runs and steps, decide approvals via the HTTP API.
 
 Where the API URL and ID token come from, first match wins:
   1. --api / --token
@@ -60,6 +60,7 @@ class ApiError(CliError):
             message += "; run `sutram login` or set SUTRAM_TOKEN"
         super().__init__(f"{message} [HTTP {status}, {self.code}]")
         self.status = status
+        self.body = body
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -415,6 +416,50 @@ def command_runs(args: argparse.Namespace, client: ApiClient, out: TextIO) -> in
     return EXIT_OK
 
 
+def command_approvals(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    page = client.get("/approvals", {"status": args.status, "limit": args.limit, "cursor": args.cursor})
+    if args.json:
+        _print_json(page, out)
+        return EXIT_OK
+    for approval in page["approvals"]:
+        out.write(
+            f"{approval['approval_id']}  {approval['created_at']}  {approval['status']:<8}  "
+            f"{approval['group']}  {approval['workflow']}/{approval['step_path']}  {approval['summary']}\n"
+        )
+    if not page["approvals"]:
+        out.write(f"no {args.status} approvals\n")
+    if page.get("next_cursor"):
+        out.write(f"more: sutram approvals --status {args.status} --cursor {page['next_cursor']}\n")
+    return EXIT_OK
+
+
+def command_decide(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    """`approve` and `reject`: one decision; a second one fails and shows the first."""
+    body: dict[str, Any] = {"decision": args.command}
+    if args.comment:
+        body["comment"] = args.comment
+    if getattr(args, "proposal", None) is not None:
+        body["proposal"] = _read_input(args.proposal)
+    path = f"/approvals/{quote(args.approval_id, safe='')}/decision"
+    try:
+        approval = client.request("POST", path, body=body)[1]
+    except ApiError as exc:
+        first = exc.body.get("approval", {}).get("decision") if isinstance(exc.body, dict) else None
+        if exc.code == "already_decided" and first:
+            raise CliError(f"{exc}; it was {_decision_text(first)}") from None
+        raise
+    if args.json:
+        _print_json(approval, out)
+    else:
+        out.write(f"{approval['status']} {approval['approval_id']} ({_decision_text(approval['decision'])})\n")
+    return EXIT_OK
+
+
+def _decision_text(decision: dict[str, Any]) -> str:
+    edited = ", with an edited proposal" if decision.get("edited_proposal") is not None else ""
+    return f"{decision['outcome']} by {decision['by']} at {decision['at']}{edited}"
+
+
 def command_follow(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
     return follow(client, args.run_id, out, as_json=args.json)
 
@@ -481,6 +526,21 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED"], type=str.upper)
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--cursor", help="the next_cursor of the previous page")
+
+    approvals = commands.add_parser("approvals", help="list your tenant's approvals, newest first", parents=[common])
+    approvals.add_argument(
+        "--status", choices=["pending", "approved", "rejected", "expired", "escalated"], default="pending"
+    )
+    approvals.add_argument("--limit", type=int, default=20)
+    approvals.add_argument("--cursor", help="the next_cursor of the previous page")
+
+    approve = commands.add_parser("approve", help="approve an approval; the run continues", parents=[common])
+    approve.add_argument("approval_id")
+    approve.add_argument("--comment")
+    approve.add_argument("--proposal", help="an edited proposal: a JSON file, JSON text, or - for standard input")
+    reject = commands.add_parser("reject", help="reject an approval; the run continues", parents=[common])
+    reject.add_argument("approval_id")
+    reject.add_argument("--comment", required=True, help="why (recorded with the decision)")
     return parser
 
 
@@ -490,6 +550,9 @@ COMMANDS = {
     "steps": command_steps,
     "runs": command_runs,
     "follow": command_follow,
+    "approvals": command_approvals,
+    "approve": command_decide,
+    "reject": command_decide,
 }
 
 

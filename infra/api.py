@@ -4,6 +4,7 @@ Cognito user pool whose users carry their tenant in an immutable custom attribut
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -16,7 +17,8 @@ from infra import constants
 
 
 class Api(Construct):
-    """REST API stage `v1`; every method requires a Cognito ID token."""
+    """REST API stage `v1`; every method requires a Cognito ID token, except the signed approval
+    callback links."""
 
     def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction) -> None:
         super().__init__(scope, construct_id)
@@ -78,7 +80,19 @@ class Api(Construct):
         )
         # The stack declares its own ApiUrl output.
         rest_api.node.try_remove_child("Endpoint")
+        self._add_callback_route(rest_api, handler)
         return rest_api
+
+    @staticmethod
+    def _add_callback_route(rest_api: apigw.LambdaRestApi, handler: lambda_.IFunction) -> None:
+        """Approval callback links are used without an API session (from chat tools or e-mail):
+        they carry their own HMAC signature, so these two methods skip the Cognito authorizer."""
+        token = rest_api.root.add_resource("callbacks").add_resource("approvals").add_resource("{token}")
+        for verb in ("GET", "POST"):
+            method = token.add_method(verb, apigw.LambdaIntegration(handler))
+            cfn = cast(apigw.CfnMethod, method.node.default_child)
+            cfn.add_property_override("AuthorizationType", "NONE")
+            cfn.add_property_deletion_override("AuthorizerId")
 
 
 def _access_log_format() -> apigw.AccessLogFormat:

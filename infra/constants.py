@@ -46,12 +46,16 @@ ENV_MODEL_PROVIDER = "SUTRAM_MODEL_PROVIDER"
 ENV_MODEL_ID = "SUTRAM_MODEL_ID"
 ENV_OFFLOAD_THRESHOLD = "SUTRAM_OFFLOAD_THRESHOLD_BYTES"
 ENV_WORKFLOWS_DIR = "SUTRAM_WORKFLOWS_DIR"
+ENV_EVENT_BUS = "SUTRAM_EVENT_BUS"
+ENV_APPROVAL_WEBHOOK_URL = "SUTRAM_APPROVAL_WEBHOOK_URL"
+EVENT_BUS_NAME = "default"  # where `approval` steps publish "Approval requested" events
 LAMBDA_WORKFLOWS_DIR = "/var/task/workflows"  # where the code asset puts workflows/*.yaml
 
 # CDK context keys (cdk.json) and the values used when a key is absent.
 CONTEXT_MODEL_PROVIDER = "sutram:modelProvider"
 CONTEXT_MODEL_ID = "sutram:modelId"
 CONTEXT_OFFLOAD_THRESHOLD = "sutram:offloadThresholdBytes"
+CONTEXT_APPROVAL_WEBHOOK_URL = "sutram:approvalWebhookUrl"  # optional Slack-compatible webhook
 DEFAULT_MODEL_PROVIDER = "bedrock"
 DEFAULT_MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
 DEFAULT_OFFLOAD_THRESHOLD = 8192  # bytes

@@ -1,7 +1,8 @@
 """The three Lambda functions (step, finish, api): one code asset, one configuration, least privilege.
 
 The deployment's model defaults and offload threshold come from CDK context (cdk.json):
-`sutram:modelProvider`, `sutram:modelId` and `sutram:offloadThresholdBytes`.
+`sutram:modelProvider`, `sutram:modelId` and `sutram:offloadThresholdBytes`; an optional
+`sutram:approvalWebhookUrl` receives a message for every approval requested.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, Node
 
 from infra import constants
@@ -30,6 +32,7 @@ class RuntimeConfig:
     model_provider: str
     model_id: str
     offload_threshold_bytes: int
+    approval_webhook_url: str = ""
 
     @classmethod
     def from_context(cls, node: Node) -> RuntimeConfig:
@@ -40,9 +43,10 @@ class RuntimeConfig:
         provider = context(constants.CONTEXT_MODEL_PROVIDER, constants.DEFAULT_MODEL_PROVIDER)
         model_id = context(constants.CONTEXT_MODEL_ID, constants.DEFAULT_MODEL_ID)
         threshold = context(constants.CONTEXT_OFFLOAD_THRESHOLD, constants.DEFAULT_OFFLOAD_THRESHOLD)
+        webhook = str(context(constants.CONTEXT_APPROVAL_WEBHOOK_URL, ""))
         try:
             ModelSpec(provider=provider, model_id=model_id)
-            return cls(provider, model_id, int(threshold))
+            return cls(provider, model_id, int(threshold), webhook)
         except ValueError as exc:  # pydantic's ValidationError included
             raise ValueError(
                 f"CDK context {constants.CONTEXT_MODEL_PROVIDER}={provider!r}, {constants.CONTEXT_MODEL_ID}="
@@ -74,7 +78,8 @@ class SutramFunctions(Construct):
             constants.ENV_MODEL_PROVIDER: config.model_provider,
             constants.ENV_MODEL_ID: config.model_id,
             constants.ENV_OFFLOAD_THRESHOLD: str(config.offload_threshold_bytes),
-        }
+            constants.ENV_EVENT_BUS: constants.EVENT_BUS_NAME,
+        } | ({constants.ENV_APPROVAL_WEBHOOK_URL: config.approval_webhook_url} if config.approval_webhook_url else {})
         self.step = self._build_function(
             constants.STEP_FUNCTION_ID, "sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT
         )
@@ -88,9 +93,23 @@ class SutramFunctions(Construct):
         table.grant_read_write_data(self.step)
         bucket.grant_read_write(self.step)
         self.step.add_to_role_policy(self._model_invocation_statement())
+        self.step.add_to_role_policy(self._publish_events_statement())
+        # Resuming a waiting `approval` task: the step function when a retried request finds the
+        # decision already taken, the api function when an approver decides.
+        self.step.add_to_role_policy(self._task_response_statement())
+        self.api.add_to_role_policy(self._task_response_statement())
         table.grant_write_data(self.finish)
         table.grant_read_write_data(self.api)
         bucket.grant_read_write(self.api)
+        # The HMAC key of approval callback links (sutram.approval_links), generated once per stack. The
+        # environment holds a dynamic reference, resolved at deployment: the template never contains it.
+        callback_secret = secretsmanager.Secret(
+            self,
+            "CallbackSecret",
+            description="Signs Sutram's approval callback links",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+        )
+        self.api.add_environment("SUTRAM_CALLBACK_SECRET", callback_secret.secret_value.unsafe_unwrap())
 
     def let_api_run(self, workflows: Mapping[str, LiveVersion]) -> None:
         """Tell the api function each workflow's state machine and alias, and let it start their versions."""
@@ -128,6 +147,22 @@ class SutramFunctions(Construct):
         )
         cast(lambda_.CfnFunction, function.node.default_child).override_logical_id(logical_id)
         return function
+
+    def _publish_events_statement(self) -> iam.PolicyStatement:
+        bus = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=constants.EVENT_BUS_NAME)
+        return iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus])
+
+    def _task_response_statement(self) -> iam.PolicyStatement:
+        # By name pattern: a grant on the state machines themselves would make them and the step
+        # function depend on each other.
+        stack = Stack.of(self)
+        machines = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=f"{stack.stack_name}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=[machines])
 
     def _model_invocation_statement(self) -> iam.PolicyStatement:
         stack = Stack.of(self)

@@ -11,6 +11,12 @@ nested steps; `wait` is a Wait state and `transform` a Pass state. Inside a map 
 tasks have no Catch: the Map or Parallel state catches for them (or, for a parallel with
 `on_failure: collect`, a Pass state at the end of the branch turns the error into its output).
 
+An `approval` step is a `lambda:invoke.waitForTaskToken` Task whose timeout is the decision
+deadline: the step Lambda records the approval with the task token and returns at once, and the
+task ends when the decision is sent with SendTaskSuccess. On `States.Timeout` the step's
+`on_timeout` path runs: `reject`, a Pass state giving the `expired` outcome; `escalate`, a second
+such Task asking `escalate_to` (whose own timeout gives `expired`); `fail`, the failure path.
+
 Each Task sends the step Lambda the run, its scope (which prefixes its checkpoint key), the
 step's own spec and only the state roots its input mapping reads. A step's result is kept in
 state only if a later step reads it, or if it is the last of its list, whose output becomes the
@@ -36,6 +42,7 @@ from sutram import expressions
 from sutram.definition import (
     AgentStep,
     AnyStep,
+    ApprovalStep,
     ChoiceStep,
     Condition,
     MapStep,
@@ -53,6 +60,7 @@ RUN_PATH = "$.run"
 RESULT_ROOT = "$.steps"
 ERROR_PATH = "$.error"
 SCOPE_PATH = "$.scope"
+_NULL = "States.StringToJson('null')"  # a JSON null in Parameters
 LEASE_WAIT_INTERVAL = 5  # seconds before the first retry of a step whose lease another attempt holds
 LEASE_WAIT_MAX_DELAY = 60  # seconds, the longest wait between those retries
 
@@ -80,6 +88,12 @@ class Scope:
         if self.in_map:
             return _format(f"{{}}{text}", SCOPE_PATH, "$$.Map.Item.Index")
         return _format(text, "$$.Map.Item.Index")
+
+
+def _state_key(state: sfn.INextable) -> Any:
+    """One key per state, whichever jsii proxy of it this is (a choice's default transition has no node)."""
+    node = getattr(state, "node", None)
+    return node.path if node is not None else id(state)
 
 
 def _format(template: str, *paths: str) -> str:
@@ -246,12 +260,19 @@ class WorkflowStateMachine(Construct):
     def _state(self, step: AnyStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None) -> sfn.IChainable:
         if isinstance(step, ChoiceStep):
             choice = sfn.Choice(self, step.id, state_name=step.id, comment=step.description or None)
+            chains = []
             for branch in step.choices:
-                choice.when(choice_rule(branch.when), self._sequence(list(branch.then), scope, result_path, on_error))
+                chains.append(self._sequence(list(branch.then), scope, result_path, on_error))
+                choice.when(choice_rule(branch.when), chains[-1])
             if step.otherwise:
-                choice.otherwise(self._sequence(list(step.otherwise), scope, result_path, on_error))
+                chains.append(self._sequence(list(step.otherwise), scope, result_path, on_error))
+                choice.otherwise(chains[-1])
             # Without `otherwise`, no matching rule goes straight on to the next step.
-            return choice.afterwards(include_otherwise=not step.otherwise)
+            after = choice.afterwards(include_otherwise=not step.otherwise)
+            # `afterwards` follows only normal transitions, so it misses an end reached by a Catch
+            # (an approval's timeout path): the branches' own chains name all their ends.
+            ends = {_state_key(end): end for end in [*after.end_states, *(e for c in chains for e in c.end_states)]}
+            return sfn.Chain.custom(choice, list(ends.values()), choice)
         if isinstance(step, WaitStep):
             time = (
                 sfn.WaitTime.duration(Duration.seconds(step.seconds))
@@ -274,6 +295,8 @@ class WorkflowStateMachine(Construct):
             return self._map(step, scope, result_path, on_error)
         if isinstance(step, AgentStep):
             return self._agent(step, scope, result_path, on_error)
+        if isinstance(step, ApprovalStep):
+            return self._approval(step, scope, result_path, on_error)
         task = tasks.LambdaInvoke(
             self,
             step.id,
@@ -368,6 +391,71 @@ class WorkflowStateMachine(Construct):
         if not scope.in_map and not scope.suffix:
             self._continues = True
         return sfn.Chain.custom(first, [last], last)
+
+    def _approval(
+        self, step: ApprovalStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None
+    ) -> sfn.Chain:
+        if step.on_timeout == "fail":
+            request = self._approval_task(step, step.id, "request", scope, result_path, None, on_error)
+            return sfn.Chain.custom(request, [request], request)
+        expired = sfn.Pass(
+            self,
+            f"{step.id} expired",
+            state_name=f"{step.id} expired",
+            # CDK drops None from Parameters, so the nulls come from an intrinsic function.
+            parameters={"outcome": "expired"} | {f"{name}.$": _NULL for name in ("proposal", "by", "comment")},
+            result_path=result_path,
+        )
+        if step.on_timeout == "reject":
+            request = self._approval_task(step, step.id, "request", scope, result_path, expired, on_error)
+            return sfn.Chain.custom(request, [request, expired], expired)
+        name = f"{step.id} escalated"
+        escalated = self._approval_task(step, name, "escalate", scope, result_path, expired, on_error)
+        request = self._approval_task(step, step.id, "request", scope, result_path, escalated, on_error)
+        return sfn.Chain.custom(request, [request, escalated, expired], expired)
+
+    def _approval_task(
+        self,
+        step: ApprovalStep,
+        name: str,
+        action: str,
+        scope: Scope,
+        result_path: str,
+        on_timeout: sfn.IChainable | None,
+        on_error: sfn.IChainable | None,
+    ) -> tasks.LambdaInvoke:
+        """One waitForTaskToken Task: `request` asks `group`, `escalate` asks `escalate_to`."""
+        payload = step_payload(self.definition, step, scope)
+        del payload["delivery.$"]  # the approval is keyed by its step, and each delivery brings a new token
+        deadline = step.timeout_seconds if action == "request" else step.escalation_deadline
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            state_name=name,
+            comment=step.description or None,
+            lambda_function=self._step_function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                payload
+                | {
+                    "task_token": sfn.JsonPath.task_token,
+                    "approval_action": action,
+                    "entered_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                }
+            ),
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+            # The decision deadline: no Lambda runs while the task waits, so waiting costs nothing.
+            task_timeout=sfn.Timeout.duration(Duration.seconds(deadline)),
+        )
+        # A timeout is the deadline passing, for `on_timeout` to handle, never a reason to ask again.
+        errors = [error for error in step.retry.errors if error not in ("States.Timeout", "States.ALL")]
+        _add_retry(task, step.retry.model_copy(update={"errors": errors}))
+        if on_timeout is not None:
+            task.add_catch(on_timeout, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+        if on_error is not None:
+            task.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
+        return task
 
     def _finish_task(self, name: str, function: lambda_.IFunction, payload: dict[str, Any]) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(

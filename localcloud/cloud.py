@@ -26,6 +26,7 @@ import importlib
 import io
 import json
 import os
+import secrets
 import threading
 import traceback
 import zipfile
@@ -87,7 +88,8 @@ class LocalFunction:
 class LocalCloud:
     def __init__(self, template: dict[str, Any], *, environment: dict[str, str] | None = None) -> None:
         self.template = template
-        self.environment_overrides = environment or {}
+        # Deployed, the callback secret comes from Secrets Manager; locally, a fresh random one.
+        self.environment_overrides = {"SUTRAM_CALLBACK_SECRET": secrets.token_hex(32), **(environment or {})}
         self.functions: dict[str, LocalFunction] = {}
         self.state_machines: dict[str, str] = {}  # state machine name -> ARN
         self.invocations: Counter[str] = Counter()

@@ -101,6 +101,9 @@ def api_gateway_claims(claims: Mapping[str, Any]) -> dict[str, str]:
     return flattened
 
 
+PUBLIC_PREFIX = "/callbacks/approvals/"
+
+
 class LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -162,14 +165,16 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             self._send(403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}')
             return
         claims = None
-        if self.server.authenticator is not None:
+        path = url.path.removeprefix(stage_prefix) or "/"
+        # As in API Gateway (infra/api.py): signed approval callback links skip the authorizer.
+        if self.server.authenticator is not None and not path.startswith(PUBLIC_PREFIX):
             authorization = self.headers.get("Authorization")
             verified = self.server.authenticator(authorization) if authorization else None
             if verified is None:
                 self._send(401, {"Content-Type": ["application/json"]}, b'{"message":"Unauthorized"}')
                 return
             claims = api_gateway_claims(verified)
-        event = self._proxy_event(url.path.removeprefix(stage_prefix) or "/", url.query, body, claims)
+        event = self._proxy_event(path, url.query, body, claims)
         context = LocalLambdaContext(function_name=self.server.function_name)
         try:
             with self.server.invoke_lock:

@@ -7,6 +7,8 @@ from typing import Any
 
 import boto3
 
+from sutram.approval_step import ApprovalRuntime
+from sutram.approvals import ApprovalStore
 from sutram.artifacts import ArtifactStore
 from sutram.checkpoints import CheckpointStore
 from sutram.models import get_provider
@@ -51,7 +53,34 @@ def step_runtime() -> StepRuntime:
     )
 
 
+@cache
+def approval_store() -> ApprovalStore:
+    return ApprovalStore(table())
+
+
+@cache
+def approval_runtime() -> ApprovalRuntime:
+    settings = get_settings()
+    return ApprovalRuntime(
+        store=approval_store(),
+        artifacts=artifact_store(),
+        events=client("events"),
+        event_bus=settings.event_bus_name,
+        webhook_url=settings.approval_webhook_url,
+        stepfunctions=client("stepfunctions"),
+    )
+
+
 def reset() -> None:
     """Forget cached clients and settings (tests, and the local cloud after reconfiguring)."""
-    for cached in (client, table, checkpoint_store, artifact_store, step_runtime, get_settings):
+    for cached in (
+        client,
+        table,
+        checkpoint_store,
+        artifact_store,
+        step_runtime,
+        approval_store,
+        approval_runtime,
+        get_settings,
+    ):
         cached.cache_clear()

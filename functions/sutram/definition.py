@@ -80,11 +80,20 @@ class _PromptedStep(_StepBase):
         return self
 
     def render(self, template: str, args: dict[str, Any]) -> str:
-        def fill(match: re.Match[str]) -> str:
-            value = args[match.group(1)]
-            return value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False).strip()
+        return render_template(template, args)
 
-        return _PLACEHOLDER.sub(fill, template)
+
+def render_template(template: str, args: dict[str, Any]) -> str:
+    """Fill {{name}} placeholders from `args`: strings as they are, other values as YAML."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = args[match.group(1)]
+        if isinstance(value, str):
+            return value
+        # A scalar dumps as a one-value document: drop its end marker ("42\n...").
+        return yaml.safe_dump(value, sort_keys=False).strip().removesuffix("\n...")
+
+    return _PLACEHOLDER.sub(fill, template)
 
 
 class LlmStep(_PromptedStep):
@@ -304,12 +313,48 @@ class TransformStep(_Container):
         return output
 
 
+class ApprovalStep(_Container):
+    """Wait for a person of `group` to approve or reject `proposal`, the proposed action as data,
+    until `timeout_seconds` pass; then `on_timeout` decides. No Lambda runs while it waits.
+    Its output is {outcome: approve | reject | expired, proposal (as approved, maybe edited), by,
+    comment}. `summary` is what the approver reads; its {{placeholders}} are filled from `input`."""
+
+    type: Literal["approval"]
+    summary: str = Field(min_length=1)
+    input: dict[str, Any] = Field(default_factory=dict)
+    proposal: Any = None  # an expression, or a mapping of literals and expressions
+    proposal_schema: dict[str, Any] | None = None  # JSON Schema an edited proposal must satisfy
+    group: str = Field(min_length=1, max_length=128)
+    timeout_seconds: int = Field(86_400, ge=1, le=31_536_000)  # the decision deadline
+    on_timeout: Literal["reject", "escalate", "fail"] = "reject"
+    escalate_to: str | None = Field(None, min_length=1, max_length=128)
+    escalate_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000)  # default: timeout_seconds
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)  # of the request (recording and notifying)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalStep:
+        expressions.references_in(self.input)
+        expressions.references_in(self.proposal)
+        for name in _PLACEHOLDER.findall(self.summary):
+            if name not in self.input:
+                raise ValueError(f"summary placeholder {{{{{name}}}}} has no entry in input")
+        if (self.on_timeout == "escalate") != (self.escalate_to is not None):
+            raise ValueError("'escalate_to' is needed with on_timeout: escalate, and only with it")
+        if self.escalate_timeout_seconds is not None and self.on_timeout != "escalate":
+            raise ValueError("'escalate_timeout_seconds' is only for on_timeout: escalate")
+        return self
+
+    @property
+    def escalation_deadline(self) -> int:
+        return self.escalate_timeout_seconds or self.timeout_seconds
+
+
 TaskStep = Annotated[LlmStep | ToolStep, Field(discriminator="type")]
 Step = Annotated[
-    LlmStep | ToolStep | AgentStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep,
+    LlmStep | ToolStep | AgentStep | ApprovalStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep,
     Field(discriminator="type"),
 ]
-AnyStep = LlmStep | ToolStep | AgentStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep
+AnyStep = LlmStep | ToolStep | AgentStep | ApprovalStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep
 for _model in (Condition, ChoiceBranch, ChoiceStep, ParallelStep, MapStep):
     _model.model_rebuild()
 
@@ -330,6 +375,8 @@ def own_references(step: AnyStep) -> list[expressions.Reference]:
     """The expressions a step itself reads, not counting its nested steps."""
     if isinstance(step, LlmStep | ToolStep | AgentStep):
         return expressions.references_in(step.input)
+    if isinstance(step, ApprovalStep):
+        return expressions.references_in(step.input) + expressions.references_in(step.proposal)
     if isinstance(step, ChoiceStep):
         return [ref for branch in step.choices for ref in branch.when.references()]
     if isinstance(step, MapStep):
@@ -390,6 +437,7 @@ _EXPRESSION_FIELDS = {
     "llm": "input",
     "tool": "input",
     "agent": "input",
+    "approval": "input",
     "choice": "choices",
     "map": "items",
     "wait": "until",

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_LEASE_MARGIN_SECONDS = 30
 
@@ -30,6 +30,9 @@ class Settings(BaseModel):
     http_allowlist: str = Field("", alias="SUTRAM_HTTP_ALLOWLIST")
     # Resilience drills: "step@point[,step@point]", see sutram.faults.
     faults: str = Field("", alias="SUTRAM_FAULTS")
+    # Where `approval` steps publish "Approval requested" events, and an optional chat webhook.
+    event_bus_name: str = Field("default", alias="SUTRAM_EVENT_BUS")
+    approval_webhook_url: str = Field("", alias="SUTRAM_APPROVAL_WEBHOOK_URL")
     state_machine_prefix: str = Field("", alias="SUTRAM_STATE_MACHINE_PREFIX")
     # JSON object: workflow name -> ARN of the state machine that runs it (set by the stack).
     state_machines: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_STATE_MACHINES")
@@ -37,6 +40,9 @@ class Settings(BaseModel):
     workflow_aliases: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_WORKFLOW_ALIASES")
     # Where the workflow definitions (<name>.yaml) are bundled; read to validate run input.
     workflows_dir: Path = Field(Path("workflows"), alias="SUTRAM_WORKFLOWS_DIR")
+    # HMAC-SHA256 key of approval callback links (sutram.approval_links). In AWS the stack passes a Secrets
+    # Manager secret to the API function (docs/api.md). Empty: no link is made or accepted.
+    callback_secret: SecretStr = Field(SecretStr(""), alias="SUTRAM_CALLBACK_SECRET")
 
     @field_validator("state_machines", "workflow_aliases", mode="before")
     @classmethod

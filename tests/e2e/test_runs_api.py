@@ -371,6 +371,15 @@ def test_the_openapi_document_describes_every_route(api):
     document = response.json()
     assert document["openapi"].startswith("3.")
     assert document["info"]["title"] == "Sutram API"
-    assert set(document["paths"]) == {"/workflows/{name}/runs", "/runs", "/runs/{run_id}", "/runs/{run_id}/steps"}
+    assert set(document["paths"]) == {
+        "/workflows/{name}/runs",
+        "/runs",
+        "/runs/{run_id}",
+        "/runs/{run_id}/steps",
+        "/approvals",
+        "/approvals/{approval_id}",
+        "/approvals/{approval_id}/decision",
+        "/callbacks/approvals/{token}",
+    }
     assert set(document["paths"]["/workflows/{name}/runs"]) == {"post"}
     assert set(document["paths"]["/runs/{run_id}/steps"]) == {"get"}

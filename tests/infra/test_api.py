@@ -7,11 +7,15 @@ from aws_cdk.assertions import Match, Template
 from infra import constants
 
 
-def test_every_method_requires_the_cognito_authorizer(cdk_template: Template) -> None:
+def test_every_method_but_the_callback_links_requires_the_cognito_authorizer(cdk_template: Template) -> None:
     (authorizer_id,) = cdk_template.find_resources(
         "AWS::ApiGateway::Authorizer", {"Properties": {"Type": "COGNITO_USER_POOLS"}}
     )
-    methods = cdk_template.find_resources("AWS::ApiGateway::Method")
+    methods = {
+        logical_id: method
+        for logical_id, method in cdk_template.find_resources("AWS::ApiGateway::Method").items()
+        if method["Properties"]["AuthorizationType"] != "NONE"
+    }
     assert {method["Properties"]["HttpMethod"] for method in methods.values()} == {"ANY"}
     assert len(methods) == 2  # the root and {proxy+}
     for method in methods.values():
@@ -83,3 +87,11 @@ def test_outputs_give_a_client_everything_it_needs(cdk_template: Template) -> No
         "TableName",
         "BucketName",
     }
+
+
+def test_only_the_signed_callback_route_skips_the_authorizer(cdk_template: Template) -> None:
+    methods = cdk_template.find_resources("AWS::ApiGateway::Method", {"Properties": {"AuthorizationType": "NONE"}})
+    assert sorted(method["Properties"]["HttpMethod"] for method in methods.values()) == ["GET", "POST"]
+    assert all("AuthorizerId" not in method["Properties"] for method in methods.values())
+    (resource,) = cdk_template.find_resources("AWS::ApiGateway::Resource", {"Properties": {"PathPart": "{token}"}})
+    assert resource

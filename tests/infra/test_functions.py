@@ -98,7 +98,17 @@ def test_every_log_group_keeps_logs_for_a_month(cdk_template: Template) -> None:
 def test_step_function_may_call_bedrock_models_and_use_table_and_bucket(cdk_template: Template) -> None:
     statements = _policy_statements(cdk_template, constants.STEP_FUNCTION_ID)
     assert {"bedrock:InvokeModel", "dynamodb:UpdateItem", "dynamodb:GetItem", "s3:PutObject"} <= _actions(statements)
-    assert not any(action.startswith("states:") for action in _actions(statements))
+    # Only to resume an `approval` task whose retried request finds the decision already taken.
+    assert {action for action in _actions(statements) if action.startswith("states:")} == {
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+    }
+
+
+def test_step_function_may_publish_approval_events_on_the_default_bus(cdk_template: Template) -> None:
+    statements = _policy_statements(cdk_template, constants.STEP_FUNCTION_ID)
+    publish = [s for s in statements if "events:PutEvents" in str(s["Action"])]
+    assert len(publish) == 1 and "event-bus/default" in json.dumps(publish[0]["Resource"])
 
 
 def test_finish_function_only_writes_the_table(cdk_template: Template) -> None:

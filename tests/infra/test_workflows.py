@@ -12,6 +12,7 @@ from infra.workflow import choice_rule, lease_wait_attempts
 from sutram.definition import (
     AgentStep,
     AnyStep,
+    ApprovalStep,
     ChoiceStep,
     Condition,
     LlmStep,
@@ -86,6 +87,13 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
             for step in definition.steps
             if isinstance(step, AgentStep)
             for part in ("start", "done?", "tools", "next", "output", "resume?", "resumed", "continue", "continued")
+        ]
+        # An approval waits in its own state, then on timeout rejects (expired pass) or escalates.
+        ids += [
+            f"{step.id} {part}"
+            for step in _same_level(list(definition.steps))
+            if isinstance(step, ApprovalStep)
+            for part in {"reject": ["expired"], "escalate": ["escalated", "expired"], "fail": []}[step.on_timeout]
         ]
         assert set(states) == set(ids) | BOOKKEEPING_STATES
         assert len(states) == len(ids) + len(BOOKKEEPING_STATES)
@@ -252,7 +260,9 @@ def test_recording_the_end_of_a_run_survives_lambda_throttling(
 def test_tasks_invoke_the_step_and_finish_functions_directly(template: dict[str, Any]) -> None:
     for resource in Template.from_json(template).find_resources("AWS::StepFunctions::StateMachine").values():
         refs = [part for part in resource["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, dict)]
-        assert {ref["Fn::GetAtt"][0] for ref in refs} == {constants.STEP_FUNCTION_ID, constants.FINISH_FUNCTION_ID}
+        # The other references are the partition in the ARN of `approval` tasks' waitForTaskToken resource.
+        functions = {ref["Fn::GetAtt"][0] for ref in refs if "Fn::GetAtt" in ref}
+        assert functions == {constants.STEP_FUNCTION_ID, constants.FINISH_FUNCTION_ID}
 
 
 def test_a_step_waits_out_a_live_lease_before_its_own_retry_policy_applies(
@@ -294,3 +304,26 @@ def test_a_step_waits_out_a_live_lease_before_its_own_retry_policy_applies(
 )
 def test_conditions_compile_to_the_choice_rule_of_their_values_type(condition, rule) -> None:
     assert choice_rule(Condition.model_validate(condition)).render_condition() == rule
+
+
+def test_an_approval_waits_for_its_task_token_until_its_deadline_then_takes_its_timeout_path(
+    state_machine_definitions: dict[str, dict[str, Any]],
+) -> None:
+    states = _asl(state_machine_definitions, "approval-timeouts")["States"]
+    request = states["quick_escalate"]
+    assert request["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert request["TimeoutSeconds"] == 1
+    assert request["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert request["Parameters"]["Payload"]["approval_action"] == "request"
+    assert request["Parameters"]["Payload"]["entered_at.$"] == "$$.State.EnteredTime"
+    assert all("States.Timeout" not in retry["ErrorEquals"] for retry in request["Retry"])
+    assert [catch["ErrorEquals"] for catch in request["Catch"]] == [["States.Timeout"], ["States.ALL"]]
+    assert request["Catch"][0]["Next"] == "quick_escalate escalated"
+    escalated = states["quick_escalate escalated"]
+    assert escalated["Parameters"]["Payload"]["approval_action"] == "escalate"
+    timeout = {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": "quick_escalate expired"}
+    assert escalated["Catch"][0] == timeout
+    assert states["quick_reject"]["Catch"][0]["Next"] == "quick_reject expired"
+    assert states["quick_reject expired"]["Parameters"]["outcome"] == "expired"
+    assert states["quick_reject expired"]["Parameters"]["proposal.$"] == "States.StringToJson('null')"
+    assert [catch["ErrorEquals"] for catch in states["quick_fail"]["Catch"]] == [["States.ALL"]]

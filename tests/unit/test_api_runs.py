@@ -489,7 +489,7 @@ def test_openapi_json_documents_the_routes_and_the_cognito_scheme(api: ApiEnviro
 
     assert result.status == 200
     document = result.body
-    assert set(document["paths"]) == {"/workflows/{name}/runs", "/runs", "/runs/{run_id}", "/runs/{run_id}/steps"}
+    assert {"/workflows/{name}/runs", "/runs", "/runs/{run_id}", "/runs/{run_id}/steps"} <= set(document["paths"])
     assert document["components"]["securitySchemes"]["cognito"] == {
         "type": "apiKey",
         "in": "header",

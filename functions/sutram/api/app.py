@@ -1,5 +1,6 @@
 """The HTTP API's routes. Each route reads the caller and the request, calls one function of
-sutram.runs and returns its model; errors of every kind leave as {"error": {code, message, field}}.
+sutram.runs or sutram.api.decisions and returns its model; errors of every kind leave as
+{"error": {code, message, field}}.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Que
 from aws_lambda_powertools.event_handler.request import Request
 
 from sutram import runs
+from sutram.api import decisions
 from sutram.api.auth import Caller, Unauthenticated, caller_from_event
 from sutram.api.models import (
+    AlreadyDecidedBody,
+    ApprovalPage,
+    ApprovalStatus,
+    ApprovalView,
+    DecisionRequest,
     ErrorBody,
     ErrorDetail,
     RunDetail,
@@ -58,6 +65,11 @@ STATUS_OF_ERROR: dict[type[runs.RunsError], HTTPStatus] = {
     runs.IdempotencyKeyReused: HTTPStatus.CONFLICT,
     runs.RunIdTaken: HTTPStatus.CONFLICT,
     runs.StartFailed: HTTPStatus.SERVICE_UNAVAILABLE,
+    decisions.ApprovalNotFoundError: HTTPStatus.NOT_FOUND,
+    decisions.NotAllowed: HTTPStatus.FORBIDDEN,
+    decisions.InvalidProposal: HTTPStatus.BAD_REQUEST,
+    decisions.ApprovalExpiredError: HTTPStatus.CONFLICT,
+    decisions.InvalidCallbackLink: HTTPStatus.FORBIDDEN,
 }
 
 
@@ -145,6 +157,70 @@ def list_steps(run_id: str, caller: CurrentCaller) -> StepList:
     return runs.list_steps(runs.default_backend(), caller.tenant, run_id)
 
 
+@app.get(
+    "/approvals",
+    summary="List the tenant's approvals with one status, newest first",
+    responses=_documented(http_400=_INVALID, http_401=_UNAUTHENTICATED),
+)
+def list_approvals(
+    caller: CurrentCaller,
+    status: Annotated[ApprovalStatus, Query()] = "pending",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ApprovalPage:
+    return decisions.list_approvals(caller, status, limit, cursor)
+
+
+@app.get(
+    "/approvals/<approval_id>",
+    summary="An approval: its proposal, group, deadline, status and decision",
+    responses=_documented(http_401=_UNAUTHENTICATED, http_404=_NOT_FOUND),
+)
+def get_approval(approval_id: str, caller: CurrentCaller) -> ApprovalView:
+    return decisions.get_approval(caller.tenant, approval_id)
+
+
+@app.post(
+    "/approvals/<approval_id>/decision",
+    summary="Approve or reject, optionally with an edited proposal; resumes the waiting run",
+    responses=_documented(
+        http_200=("Decided", ApprovalView),
+        http_400=("Invalid body, or the edited proposal fails proposal_schema (`error.field`)", ErrorBody),
+        http_401=_UNAUTHENTICATED,
+        http_403=("The caller is not in the approval's group", ErrorBody),
+        http_404=_NOT_FOUND,
+        http_409=("Already decided (the body holds the first decision) or past its deadline", AlreadyDecidedBody),
+    ),
+)
+def decide(approval_id: str, request: Annotated[DecisionRequest, Body()], caller: CurrentCaller) -> ApprovalView:
+    return decisions.decide(caller, approval_id, request)
+
+
+CALLBACKS_PATH = "/callbacks/"
+_CALLBACK_RESPONSES = _documented(
+    http_403=("The link is malformed, forged, altered or expired", ErrorBody),
+    http_404=("The approval no longer exists", ErrorBody),
+)
+
+
+@app.get(
+    "/callbacks/approvals/<token>",
+    summary="What a signed callback link would decide (changes nothing; no session needed)",
+    responses=_CALLBACK_RESPONSES,
+)
+def preview_callback(token: str) -> ApprovalView:
+    return decisions.preview_link(token)
+
+
+@app.post(
+    "/callbacks/approvals/<token>",
+    summary="Decide as a signed callback link says (no session needed); a link works once",
+    responses=_CALLBACK_RESPONSES | _documented(http_409=("Already decided, or past its deadline", AlreadyDecidedBody)),
+)
+def use_callback(token: str) -> ApprovalView:
+    return decisions.decide_by_link(token)
+
+
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
     return Response(status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=openapi_json())
@@ -153,11 +229,13 @@ def openapi_document() -> Response[str]:
 @cache
 def openapi_json() -> str:
     """The generated document, less the 422 responses Powertools adds: this API answers invalid
-    requests with 400 and an ErrorBody (see _invalid_request)."""
+    requests with 400 and an ErrorBody (see _invalid_request). Callback links need no session."""
     document = json.loads(app.get_openapi_json_schema())
-    for operations in document["paths"].values():
+    for path, operations in document["paths"].items():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
+            if path.startswith(CALLBACKS_PATH):
+                operation["security"] = []
     for unused in ("HTTPValidationError", "ValidationError"):
         document.get("components", {}).get("schemas", {}).pop(unused, None)
     return json.dumps(document, separators=(",", ":"))
@@ -177,6 +255,16 @@ def error_response(status: HTTPStatus, code: str, message: str, field: str | Non
 def _runs_error(exc: runs.RunsError) -> Response:
     status = STATUS_OF_ERROR.get(type(exc), HTTPStatus.INTERNAL_SERVER_ERROR)
     return error_response(status, exc.code, exc.message, exc.field)
+
+
+@app.exception_handler(decisions.AlreadyDecidedError)
+def _already_decided(exc: decisions.AlreadyDecidedError) -> Response:
+    body = AlreadyDecidedBody(error=ErrorDetail(code=exc.code, message=exc.message), approval=exc.approval)
+    return Response(
+        status_code=HTTPStatus.CONFLICT,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(mode="json", exclude={"error": {"field"}}),
+    )
 
 
 @app.exception_handler(Unauthenticated)

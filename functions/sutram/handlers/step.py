@@ -1,4 +1,5 @@
-"""Lambda handler for `llm` and `tool` steps, and the turns and tool calls of `agent` steps."""
+"""Lambda handler for `llm` and `tool` steps, the turns and tool calls of `agent` steps, and the
+approval requests of `approval` steps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sutram import agent_runtime, aws
+from sutram import agent_runtime, approval_step, aws
 from sutram.steps import StepEvent, run_step
 
 logger = Logger()
@@ -23,6 +24,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     metrics.add_metric(name="StepInvocations", unit=MetricUnit.Count, value=1)
     if "agent_action" in event:  # a turn or a tool call of an `agent` step
         return agent_runtime.handle(event, aws.step_runtime())
+    if "approval_action" in event:  # an `approval` step asks for a decision; the run waits for it
+        return approval_step.request_approval(event, aws.approval_runtime())
     step_event = StepEvent.model_validate(event)
     logger.append_keys(tenant=step_event.run.tenant, run_id=step_event.run.run_id, step=step_event.step.id)
     return run_step(step_event, aws.step_runtime())

@@ -1,0 +1,208 @@
+"""The request side of an `approval` step, and the call that resumes a run once it is decided.
+
+    Step Functions (waitForTaskToken) ─> request_approval: resolve proposal ─> open record with token
+                                                                          └─> notify (EventBridge, webhook)
+    decision (API) ─> ApprovalStore.decide ─> complete(record, token) ─> SendTaskSuccess ─> run continues
+
+The request Lambda returns nothing: the task ends only when `complete` sends the decision, or
+when its deadline passes and the state machine takes the step's `on_timeout` path. The task token
+is stored on the approval item and never leaves it: not in the notification, not in a log line.
+A notification that fails is logged; it never fails the step, because the approval is recorded
+and can still be found and decided through the API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import boto3
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from sutram import expressions
+from sutram.approvals import ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
+from sutram.artifacts import ArtifactStore
+from sutram.definition import ApprovalStep, render_template
+from sutram.errors import InvalidStepInput
+from sutram.steps import RunRef
+
+logger = Logger(child=True)
+
+EVENT_SOURCE = "sutram"
+EVENT_DETAIL_TYPE = "Approval requested"
+ESCALATION_SUFFIX = "@escalation"  # the escalated approval's step path: `<step path>@escalation`
+WEBHOOK_TRIES = 3
+WEBHOOK_TIMEOUT_SECONDS = 3
+WEBHOOK_BACKOFF_SECONDS = 0.5  # before the second try; doubled before the third
+
+
+class ApprovalEvent(BaseModel):
+    """The payload the compiled state machine sends to the step Lambda for an `approval` step."""
+
+    run: RunRef
+    scope: str = ""
+    step: ApprovalStep
+    sources: dict[str, Any] = {}
+    task_token: str
+    # request: the first approval; escalate: its deadline passed, ask `escalate_to` instead.
+    approval_action: Literal["request", "escalate"]
+    # When Step Functions entered the waiting state ($$.State.EnteredTime): the deadline counts from
+    # it, so the record's deadline never falls after the task's own timeout.
+    entered_at: datetime | None = None
+
+    @property
+    def roots(self) -> dict[str, Any]:
+        roots = {f"steps.{step_id}": value for step_id, value in self.sources.get("steps", {}).items()}
+        return roots | {name: self.sources[name] for name in ("input", "item") if name in self.sources}
+
+
+def api_links(record: ApprovalRecord) -> dict[str, str]:
+    """Where an approver finds the approval: its API path (relative to the API's base URL)."""
+    return {"approval": f"/approvals/{record.approval_id}"}
+
+
+def post_json(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+        response.read()
+
+
+@dataclass
+class ApprovalRuntime:
+    store: ApprovalStore
+    artifacts: ArtifactStore
+    events: Any  # an EventBridge client
+    event_bus: str = "default"
+    webhook_url: str = ""  # a Slack-compatible incoming webhook, or "" for none
+    # Links put in notifications; the API's approvals routes may provide richer ones (decide URLs).
+    links: Callable[[ApprovalRecord], dict[str, str]] = api_links
+    post: Callable[[str, dict[str, Any]], None] = post_json
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    stepfunctions: Any = None  # for resuming a retried request whose approval is already decided
+
+
+def request_approval(payload: dict[str, Any], runtime: ApprovalRuntime, now: datetime | None = None) -> None:
+    """Record the approval with this delivery's task token and notify the approvers."""
+    event = ApprovalEvent.model_validate(payload)
+    record = build_record(event, runtime.artifacts, now or datetime.now(UTC))
+    if event.approval_action == "escalate":
+        first = approval_id_for(event.run.tenant, event.run.run_id, event.scope + event.step.id)
+        runtime.store.expire(event.run.tenant, first, "escalated")
+    opened = runtime.store.open(record, event.task_token)
+    if opened.decision is not None:
+        # A retried request of an approval decided meanwhile: resume this delivery with the decision.
+        complete(opened, event.task_token, runtime.stepfunctions)
+        return
+    if opened.status == "pending":
+        notify(opened, runtime)
+
+
+def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) -> ApprovalRecord:
+    step, run = event.step, event.run
+    path = event.scope + step.id
+    escalated = event.approval_action == "escalate"
+    if escalated:
+        path += ESCALATION_SUFFIX
+
+    def load(value: Any) -> Any:
+        return artifacts.load(run.tenant, value)
+
+    try:
+        args = expressions.evaluate(step.input, event.roots, load)
+        proposal = expressions.evaluate(step.proposal, event.roots, load)
+    except expressions.ExpressionError as exc:
+        raise InvalidStepInput(f"step {step.id!r} input: {exc}") from None
+    deadline = step.escalation_deadline if escalated else step.timeout_seconds
+    return ApprovalRecord(
+        approval_id=approval_id_for(run.tenant, run.run_id, path),
+        tenant=run.tenant,
+        run_id=run.run_id,
+        workflow=run.workflow,
+        step_path=path,
+        summary=render_template(step.summary, args),
+        proposal=proposal,
+        proposal_schema=step.proposal_schema,
+        group=str(step.escalate_to) if escalated else step.group,
+        created_at=utc_iso(now),
+        expires_at=utc_iso((event.entered_at or now) + timedelta(seconds=deadline)),
+        timeout_action="reject" if escalated else step.on_timeout,
+        escalate_to=None if escalated else step.escalate_to,
+    )
+
+
+def notify(record: ApprovalRecord, runtime: ApprovalRuntime) -> None:
+    """Publish `Approval requested` on EventBridge and post to the webhook, if one is configured.
+    Failures are logged and swallowed."""
+    detail = record.model_dump(mode="json") | {"links": runtime.links(record)}
+    try:
+        response = runtime.events.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps(detail),
+                    "EventBusName": runtime.event_bus,
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            logger.warning("approval event not published", extra={"entries": response.get("Entries")})
+    except Exception:
+        logger.exception("approval event not published", extra={"approval_id": record.approval_id})
+    if runtime.webhook_url:
+        _post_with_retries(runtime, webhook_message(record, detail["links"]), record.approval_id)
+
+
+def webhook_message(record: ApprovalRecord, links: dict[str, str]) -> dict[str, Any]:
+    """A Slack-compatible message: `text` for any chat tool, the record for anything else."""
+    lines = [
+        f"Approval requested from {record.group} ({record.workflow}, run {record.run_id}): {record.summary}",
+        f"Decide by {record.expires_at}.",
+        *(f"{name}: {link}" for name, link in links.items()),
+    ]
+    return {"text": "\n".join(lines), "approval": record.model_dump(mode="json"), "links": links}
+
+
+def _post_with_retries(runtime: ApprovalRuntime, body: dict[str, Any], approval_id: str) -> None:
+    for attempt in range(1, WEBHOOK_TRIES + 1):
+        try:
+            runtime.post(runtime.webhook_url, body)
+            return
+        except Exception as exc:
+            logger.warning(
+                "approval webhook failed",
+                extra={"approval_id": approval_id, "attempt": attempt, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            if attempt < WEBHOOK_TRIES:
+                runtime.sleep(WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    logger.error("approval webhook gave up", extra={"approval_id": approval_id, "tries": WEBHOOK_TRIES})
+
+
+def decision_output(record: ApprovalRecord) -> dict[str, Any]:
+    """The step's output for a decided record. `proposal` is the proposal to act on, as the
+    approver edited it, and null unless approved, so a rejected action cannot be run by mistake."""
+    decision = record.decision
+    if decision is None:
+        raise ValueError(f"approval {record.approval_id} is {record.status}, not decided")
+    approved = decision.outcome == "approve"
+    proposal = decision.edited_proposal if decision.edited_proposal is not None else record.proposal
+    return {
+        "outcome": decision.outcome,
+        "proposal": proposal if approved else None,
+        "by": decision.by,
+        "comment": decision.comment,
+    }
+
+
+def complete(record: ApprovalRecord, token: str, stepfunctions: Any = None) -> None:
+    """Resume the waiting run with a decided record's outcome (what the API calls after `decide`)."""
+    client = stepfunctions or boto3.client("stepfunctions")
+    client.send_task_success(taskToken=token, output=json.dumps(decision_output(record)))

@@ -1,0 +1,305 @@
+"""Human approvals: one DynamoDB item per approval an `approval` step asks for.
+
+pk                                sk         item
+TENANT#<t>#APPROVAL#<id>          APPROVAL   the approval: proposal, group, deadline, status, decision
+gsi1pk TENANT#<t>#APPROVALS, gsi1sk <status>#<created at>#<id>   lists a tenant's approvals by status,
+                                                                  newest first
+
+The Step Functions task token that resumes the waiting run is stored on the item as `task_token`,
+and is not a field of `ApprovalRecord`: only `token_for` and `decide` read it, so a record can be
+serialized anywhere without leaking it. A decision is taken once: `decide` is a conditional update
+from `pending`, refused after the deadline, so a late or second decision is answered with the
+first one (or with the expiry) and the run is resumed at most once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from sutram import keys
+
+APPROVAL_SK = "APPROVAL"
+RETENTION_SECONDS = 90 * 24 * 3600  # approval items expire (DynamoDB TTL) 90 days after their deadline
+PENDING: Literal["pending"] = "pending"
+Status = Literal["pending", "approved", "rejected", "expired", "escalated"]
+Outcome = Literal["approve", "reject"]
+_JSON_FIELDS = ("proposal", "proposal_schema", "decision")  # stored as JSON text: DynamoDB has no floats
+_CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
+
+
+class Decision(BaseModel):
+    outcome: Outcome
+    by: str
+    at: str  # ISO-8601 UTC
+    comment: str = ""
+    edited_proposal: Any = None  # the proposal as the approver changed it, or None if unchanged
+
+
+class ApprovalRecord(BaseModel):
+    approval_id: str
+    tenant: str
+    run_id: str
+    workflow: str
+    step_path: str
+    summary: str
+    proposal: Any
+    proposal_schema: dict[str, Any] | None = None
+    group: str
+    created_at: str  # ISO-8601 UTC
+    expires_at: str  # ISO-8601 UTC: the decision deadline
+    status: Status = PENDING
+    decision: Decision | None = None
+    timeout_action: Literal["reject", "escalate", "fail"] = "reject"
+    escalate_to: str | None = None
+
+    def past_deadline(self, now: datetime) -> bool:
+        return now >= datetime.fromisoformat(self.expires_at)
+
+    def to_item(self, task_token: str) -> dict[str, Any]:
+        item = self.model_dump(mode="json")
+        for name in _JSON_FIELDS:
+            item[name] = json.dumps(item[name])
+        # `expires_at` is the table's TTL attribute (epoch seconds); the deadline is kept as `deadline`.
+        deadline = item.pop("expires_at")
+        return item | {
+            "pk": approval_pk(self.tenant, self.approval_id),
+            "sk": APPROVAL_SK,
+            "gsi1pk": approvals_index_pk(self.tenant),
+            "gsi1sk": _index_sk(self.status, self.created_at, self.approval_id),
+            "deadline": deadline,
+            "expires_at": int(datetime.fromisoformat(deadline).timestamp()) + RETENTION_SECONDS,
+            "task_token": task_token,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ApprovalRecord:
+        fields = {name: value for name, value in item.items() if name in cls.model_fields and name != "expires_at"}
+        for name in _JSON_FIELDS:
+            if isinstance(fields.get(name), str):
+                fields[name] = json.loads(fields[name])
+        return cls.model_validate(fields | {"expires_at": item["deadline"]})
+
+
+class ApprovalError(Exception):
+    """A decision that cannot be taken."""
+
+
+class ApprovalNotFound(ApprovalError):
+    """No such approval for this tenant."""
+
+
+class ApprovalExpired(ApprovalError):
+    """The deadline passed (or the approval was escalated) before a decision."""
+
+    def __init__(self, record: ApprovalRecord) -> None:
+        super().__init__(f"approval {record.approval_id} is {record.status}; its deadline was {record.expires_at}")
+        self.record = record
+
+
+class AlreadyDecided(ApprovalError):
+    """The approval was decided before; `record.decision` is the first decision."""
+
+    def __init__(self, record: ApprovalRecord) -> None:
+        outcome = record.decision.outcome if record.decision else record.status
+        super().__init__(f"approval {record.approval_id} was already decided: {outcome}")
+        self.record = record
+
+
+class InvalidApprovalCursor(ValueError):
+    """A listing cursor this store did not hand out for this tenant."""
+
+
+def approval_pk(tenant: str, approval_id: str) -> str:
+    return f"TENANT#{tenant}#APPROVAL#{approval_id}"
+
+
+def approvals_index_pk(tenant: str) -> str:
+    return f"TENANT#{tenant}#APPROVALS"
+
+
+def _index_sk(status: str, created_at: str, approval_id: str) -> str:
+    return f"{status}#{created_at}#{approval_id}"
+
+
+def approval_id_for(tenant: str, run_id: str, step_path: str) -> str:
+    """The same id for every delivery of the same step of the same run."""
+    digest = hashlib.sha256(f"{tenant}\n{run_id}\n{step_path}".encode()).digest()
+    return "ap-" + base64.b32encode(digest[:20]).decode().lower()
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class ApprovalStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def open(self, record: ApprovalRecord, task_token: str) -> ApprovalRecord:
+        """Record a pending approval with the token that resumes the run. A retried request finds
+        it: if still pending, only the token is replaced (each delivery of the task has a new
+        one); if it is decided or expired, the existing record is returned unchanged."""
+        try:
+            self._table.put_item(Item=record.to_item(task_token), ConditionExpression="attribute_not_exists(pk)")
+            return record
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        try:
+            updated = self._table.update_item(
+                Key=self._key(record.tenant, record.approval_id),
+                UpdateExpression="SET task_token = :token",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":token": task_token, ":pending": PENDING},
+                ReturnValues="ALL_NEW",
+            )
+            return ApprovalRecord.from_item(updated["Attributes"])
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        existing = self.get(record.tenant, record.approval_id)
+        assert existing is not None  # approvals are never deleted, only expired by TTL months later
+        return existing
+
+    def get(self, tenant: str, approval_id: str) -> ApprovalRecord | None:
+        item = self._item(tenant, approval_id)
+        return ApprovalRecord.from_item(item) if item else None
+
+    def token_for(self, tenant: str, approval_id: str) -> str | None:
+        item = self._item(tenant, approval_id)
+        return str(item["task_token"]) if item else None
+
+    def list(
+        self, tenant: str, status: Status = PENDING, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[ApprovalRecord], str | None]:
+        """A tenant's approvals with this status, newest first, and a cursor to the next page (or None)."""
+        query: dict[str, Any] = {
+            "IndexName": keys.RUNS_INDEX,
+            "KeyConditionExpression": Key("gsi1pk").eq(approvals_index_pk(tenant))
+            & Key("gsi1sk").begins_with(f"{status}#"),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = decode_cursor(cursor, tenant)
+        page = self._table.query(**query)
+        last = page.get("LastEvaluatedKey")
+        next_cursor = encode_cursor({name: str(last[name]) for name in _CURSOR_KEYS}) if last else None
+        return [ApprovalRecord.from_item(item) for item in page["Items"]], next_cursor
+
+    def decide(
+        self,
+        tenant: str,
+        approval_id: str,
+        outcome: Outcome,
+        by: str,
+        comment: str = "",
+        edited_proposal: Any = None,
+        now: datetime | None = None,
+    ) -> tuple[ApprovalRecord, str]:
+        """Take the decision, once, before the deadline. Returns the decided record and the task
+        token to resume the run with (see `approval_step.complete`)."""
+        now = now or _now()
+        record = self.get(tenant, approval_id)
+        if record is None:
+            raise ApprovalNotFound(f"no approval {approval_id}")
+        if record.status != PENDING:
+            raise AlreadyDecided(record) if record.decision else ApprovalExpired(record)
+        if record.past_deadline(now):
+            raise ApprovalExpired(record.model_copy(update={"status": "expired"}))
+        decision = Decision(outcome=outcome, by=by, at=utc_iso(now), comment=comment, edited_proposal=edited_proposal)
+        status = "approved" if outcome == "approve" else "rejected"
+        try:
+            updated = self._table.update_item(
+                Key=self._key(tenant, approval_id),
+                UpdateExpression="SET #status = :status, decision = :decision, gsi1sk = :index_sk",
+                ConditionExpression="#status = :pending AND deadline > :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": status,
+                    ":decision": json.dumps(decision.model_dump(mode="json")),
+                    ":index_sk": _index_sk(status, record.created_at, approval_id),
+                    ":pending": PENDING,
+                    ":now": utc_iso(now),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            # Someone else decided (or expired it) between our read and our write.
+            return self.decide(tenant, approval_id, outcome, by, comment, edited_proposal, now)
+        item = updated["Attributes"]
+        return ApprovalRecord.from_item(item), str(item["task_token"])
+
+    def expire(self, tenant: str, approval_id: str, status: Literal["expired", "escalated"]) -> ApprovalRecord | None:
+        """Mark a pending approval as expired or escalated; a decided one is returned unchanged."""
+        record = self.get(tenant, approval_id)
+        if record is None or record.status != PENDING:
+            return record
+        try:
+            updated = self._table.update_item(
+                Key=self._key(tenant, approval_id),
+                UpdateExpression="SET #status = :status, gsi1sk = :index_sk",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": status,
+                    ":index_sk": _index_sk(status, record.created_at, approval_id),
+                    ":pending": PENDING,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            return self.get(tenant, approval_id)
+        return ApprovalRecord.from_item(updated["Attributes"])
+
+    def _key(self, tenant: str, approval_id: str) -> dict[str, str]:
+        return {"pk": approval_pk(tenant, approval_id), "sk": APPROVAL_SK}
+
+    def _item(self, tenant: str, approval_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._table.get_item(Key=self._key(tenant, approval_id)).get("Item")
+        return item
+
+
+def encode_cursor(index_key: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(index_key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, tenant: str) -> dict[str, str]:
+    """The index position a cursor names, if it is well formed and belongs to this tenant."""
+    invalid = InvalidApprovalCursor("the cursor is not one this API returned to you")
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise invalid from None
+    if (
+        not isinstance(position, dict)
+        or set(position) != _CURSOR_KEYS
+        or not all(isinstance(value, str) for value in position.values())
+        or position["gsi1pk"] != approvals_index_pk(tenant)
+        or not position["pk"].startswith(approval_pk(tenant, ""))
+        or position["sk"] != APPROVAL_SK
+    ):
+        raise invalid
+    return position
