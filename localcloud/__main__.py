@@ -3,12 +3,14 @@
 serve  start the local cloud and the API on 127.0.0.1 until Ctrl-C; the `sutram` CLI finds it.
 demo   analyse three documents with the document-analysis workflow through the API, with every
        run's `summarise` step killed right after its model call, and show that Step Functions
-       retried it and the model was called once.
+       retried it and the model was called once; then a procurement run that waits for finance's
+       approval, given (with an edit) through the API.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -66,9 +68,42 @@ def demo() -> int:
         output = report["output"]
         print(f"   summary:  {output['summary']}")
         print(f"   entities: {', '.join(entity['name'] for entity in output['entities'])}\n")
+    failed += _procurement(client, number + 1) != 0
     session.stop()
     print("All runs succeeded; no model call was paid twice." if not failed else f"{failed} run(s) failed.")
     return 1 if failed else 0
+
+
+def _procurement(client: ApiClient, number: int) -> int:
+    """The approval gate: the run waits at zero compute until finance decides through the API."""
+    print(f"{number}. POST /workflows/procurement/runs  (10 laptops; finance must approve the order)")
+    _, run = client.request(
+        "POST",
+        "/workflows/procurement/runs",
+        body={"input": {"item": "laptop", "needed": 10}},
+        headers={"Idempotency-Key": "demo-procurement"},
+    )
+    deadline = time.monotonic() + 30
+    while not (
+        pending := [
+            a for a in client.get("/approvals", {"status": "pending"})["approvals"] if a["run_id"] == run["run_id"]
+        ]
+    ):
+        if time.monotonic() > deadline:
+            print("   no approval request arrived")
+            return 1
+        time.sleep(0.2)
+    approval = pending[0]
+    print(f"   waiting for {approval['group']}: {approval['summary']}")
+    print(f"   proposal: {json.dumps(approval['proposal'])}")
+    edited = approval["proposal"] | {"quantity": 5}
+    client.request(
+        "POST",
+        f"/approvals/{approval['approval_id']}/decision",
+        body={"decision": "approve", "comment": "5 now, the rest next quarter", "proposal": edited},
+    )
+    print("   POST /approvals/{id}/decision: approved by ada with the quantity edited to 5")
+    return follow(client, run["run_id"], sys.stdout, as_json=False)
 
 
 def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:

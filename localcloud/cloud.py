@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import os
 import secrets
 import threading
@@ -106,6 +107,9 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         os.environ.update(LOCAL_ENV)
+        # moto's interpreter logs every IsPresent miss and every caught task error as an ERROR;
+        # the execution's own status and history say what matters.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._mock.start()
         boto3.client("iam").create_role(RoleName="sutram-local", AssumeRolePolicyDocument="{}")
         self._create_tables()

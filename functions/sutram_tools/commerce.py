@@ -80,3 +80,29 @@ def draft_purchase_order(args: PurchaseOrder, context: ToolContext) -> dict[str,
         "total_cents": args.quantity * args.unit_price_cents,
         "status": "draft",
     }
+
+
+class Need(BaseModel):
+    item: str
+    needed: int = Field(ge=1, le=1000)
+
+
+@tool("plan_purchase")
+def plan_purchase(args: Need, context: ToolContext) -> dict[str, Any]:
+    """The purchase order that covers the shortfall from the cheapest approved supplier."""
+    in_stock = STOCK.get(args.item, 0)
+    supplier, unit_price = min(PRICES[args.item].items(), key=lambda quote: quote[1])
+    quantity = max(args.needed - in_stock, 0)
+    return {"item": args.item, "quantity": quantity, "supplier": supplier, "unit_price_cents": unit_price}
+
+
+@tool("place_order", delivery="at_most_once")
+def place_order(args: PurchaseOrder, context: ToolContext) -> dict[str, Any]:
+    """Send an approved purchase order to the supplier. At most once: never sent twice after a crash."""
+    return {
+        "po_number": f"PO-{context.run_id[-6:].upper()}",
+        "status": "sent",
+        "supplier": args.supplier,
+        "total_cents": args.quantity * args.unit_price_cents,
+        "reference": context.idempotency_key,
+    }

@@ -9,9 +9,10 @@ import uuid
 
 import boto3
 
-from sutram import aws, runs
+from sutram import approval_step, aws, runs
 from sutram.api.models import StartRunRequest
 from tests.integration.conftest import run_workflow
+from tests.integration.test_approvals_flow import start, wait_for_approval, wait_for_end
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
 FIRST_PROMPT_LINE = 'Customer Ada wrote about order A-1001: "My desk has not arrived."'
@@ -47,17 +48,23 @@ def test_the_support_agent_calls_its_tools_turn_by_turn_and_hands_its_answer_on(
     assert model_calls.calls["Write a short, kind reply to Ada."] == 1
 
 
-def test_independent_tool_calls_of_one_turn_run_as_separate_checkpoints(cloud):
-    run = run_workflow("procurement", {"item": "laptop", "needed": 10})
+def test_procurement_researches_in_parallel_waits_for_finance_and_orders_the_edited_quantity(cloud):
+    run_id, execution_arn = start("procurement", {"item": "laptop", "needed": 10})
+    approval = wait_for_approval(run_id, "finance")
+    assert approval.proposal == {"item": "laptop", "quantity": 7, "supplier": "Contoso", "unit_price_cents": 124500}
+    assert approval.summary.startswith("Purchase order for 7 x laptop from Contoso. Buyer's note: 3 laptops in stock")
+
+    edited = approval.proposal | {"quantity": 5}
+    decided, token = aws.approval_store().decide("acme", approval.approval_id, "approve", "ana", "5 for now", edited)
+    approval_step.complete(decided, token, boto3.client("stepfunctions"))
+    run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "SUCCEEDED"
-    steps = checkpoints(run.run_id)
-    assert {"buyer/turn-0000/call-000", "buyer/turn-0000/call-001", "buyer/turn-0001/call-000"} <= set(steps)
-    record = runs.default_backend().runs.get("acme", run.run_id)
-    assert record is not None and record.output is not None
-    assert json.loads(record.output)["answer"].startswith("3 laptops in stock")
-    draft = json.loads(json.loads(steps["buyer/turn-0001/call-000"]["output"])["content"])
-    assert draft["total_cents"] == 871500 and draft["supplier"] == "Contoso" and draft["status"] == "draft"
+    steps = checkpoints(run_id)
+    # The agent's two tool calls of its first turn ran as two checkpoints.
+    assert {"buyer/turn-0000/call-000", "buyer/turn-0000/call-001"} <= set(steps)
+    placed = json.loads(steps["place"]["output"])
+    assert placed["status"] == "sent" and placed["total_cents"] == 5 * 124500
 
 
 def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns_again(
