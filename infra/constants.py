@@ -64,3 +64,4 @@ DEFAULT_OFFLOAD_THRESHOLD = 8192  # bytes
 STEP_FUNCTION_ID = "StepFunction"
 FINISH_FUNCTION_ID = "FinishFunction"
 API_FUNCTION_ID = "ApiFunction"
+CONTEXT_PUBLIC_API_URL = "sutram:publicApiUrl"  # e.g. https://api.example.com/v1, for links in approval notifications

@@ -109,7 +109,11 @@ class SutramFunctions(Construct):
             description="Signs Sutram's approval callback links",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
         )
-        self.api.add_environment("SUTRAM_CALLBACK_SECRET", callback_secret.secret_value.unsafe_unwrap())
+        # The api function verifies links; the step function signs the ones its notifications carry.
+        for function in (self.api, self.step):
+            function.add_environment("SUTRAM_CALLBACK_SECRET", callback_secret.secret_value.unsafe_unwrap())
+        if public_api_url := self.node.try_get_context(constants.CONTEXT_PUBLIC_API_URL):
+            self.step.add_environment("SUTRAM_PUBLIC_API_URL", str(public_api_url))
 
     def let_api_run(self, workflows: Mapping[str, LiveVersion]) -> None:
         """Tell the api function each workflow's state machine and alias, and let it start their versions."""

@@ -26,6 +26,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from sutram import expressions
+from sutram.approval_links import make_links
 from sutram.approvals import ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
 from sutram.artifacts import ArtifactStore
 from sutram.definition import ApprovalStep, render_template
@@ -65,6 +66,17 @@ class ApprovalEvent(BaseModel):
 def api_links(record: ApprovalRecord) -> dict[str, str]:
     """Where an approver finds the approval: its API path (relative to the API's base URL)."""
     return {"approval": f"/approvals/{record.approval_id}"}
+
+
+def signed_links(
+    base_url: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[ApprovalRecord], dict[str, str]]:
+    """The API path plus single-use, expiring approve/reject callback links (sutram.approval_links)."""
+
+    def links(record: ApprovalRecord) -> dict[str, str]:
+        return {"approval": f"{base_url}/approvals/{record.approval_id}"} | make_links(record, base_url, clock())
+
+    return links
 
 
 def post_json(url: str, body: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from sutram.approval_step import ApprovalRuntime
+from sutram.approval_step import ApprovalRuntime, signed_links
 from sutram.approvals import ApprovalStore
 from sutram.artifacts import ArtifactStore
 from sutram.checkpoints import CheckpointStore
@@ -61,7 +61,7 @@ def approval_store() -> ApprovalStore:
 @cache
 def approval_runtime() -> ApprovalRuntime:
     settings = get_settings()
-    return ApprovalRuntime(
+    runtime = ApprovalRuntime(
         store=approval_store(),
         artifacts=artifact_store(),
         events=client("events"),
@@ -69,6 +69,9 @@ def approval_runtime() -> ApprovalRuntime:
         webhook_url=settings.approval_webhook_url,
         stepfunctions=client("stepfunctions"),
     )
+    if settings.callback_secret.get_secret_value():
+        runtime.links = signed_links(settings.public_api_url)
+    return runtime
 
 
 def reset() -> None:

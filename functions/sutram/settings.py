@@ -43,6 +43,8 @@ class Settings(BaseModel):
     # HMAC-SHA256 key of approval callback links (sutram.approval_links). In AWS the stack passes a Secrets
     # Manager secret to the API function (docs/api.md). Empty: no link is made or accepted.
     callback_secret: SecretStr = Field(SecretStr(""), alias="SUTRAM_CALLBACK_SECRET")
+    # The API's public base URL, for the signed links in approval notifications (empty: relative links).
+    public_api_url: str = Field("", alias="SUTRAM_PUBLIC_API_URL")
 
     @field_validator("state_machines", "workflow_aliases", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sutram import approval_step, aws
+from sutram.approval_links import verify
 from sutram.approval_step import ApprovalRuntime, decision_output, request_approval
 from sutram.approvals import ApprovalStore, approval_id_for
 from sutram.definition import DefinitionError, parse_definition
@@ -222,3 +223,21 @@ def test_an_inconsistent_approval_step_is_refused(change, message):
     with pytest.raises(DefinitionError) as raised:
         _definition({k: v for k, v in (STEP | change).items() if v is not None})
     assert message in str(raised.value)
+
+
+def test_with_a_callback_secret_notifications_carry_signed_approve_and_reject_links(runtime, monkeypatch):
+    monkeypatch.setenv("SUTRAM_CALLBACK_SECRET", "s3cret")
+    aws.reset()
+    runtime.links = approval_step.signed_links("https://api.example.com/v1", clock=lambda: NOW)
+
+    request_approval(payload(), runtime, NOW)
+
+    (entry,) = runtime.events.entries
+    links = json.loads(entry["Detail"])["links"]
+    approval_id = approval_id_for("acme", "run-1", "approve_refund")
+    assert links["approval"] == f"https://api.example.com/v1/approvals/{approval_id}"
+    for outcome in ("approve", "reject"):
+        assert links[outcome].startswith("https://api.example.com/v1/callbacks/approvals/")
+        claims = verify(links[outcome].rsplit("/", 1)[1], "s3cret", NOW)
+        assert (claims.approval_id, claims.tenant, claims.outcome) == (approval_id, "acme", outcome)
+    assert TOKEN not in entry["Detail"]
