@@ -15,7 +15,6 @@ first one (or with the expiry) and the run is resumed at most once.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from sutram import keys
+from sutram import cursors, keys
 
 APPROVAL_SK = "APPROVAL"
 RETENTION_SECONDS = 90 * 24 * 3600  # approval items expire (DynamoDB TTL) 90 days after their deadline
@@ -33,7 +32,6 @@ PENDING: Literal["pending"] = "pending"
 Status = Literal["pending", "approved", "rejected", "expired", "escalated"]
 Outcome = Literal["approve", "reject"]
 _JSON_FIELDS = ("proposal", "proposal_schema", "decision")  # stored as JSON text: DynamoDB has no floats
-_CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 
 
 class Decision(BaseModel):
@@ -202,7 +200,7 @@ class ApprovalStore:
             query["ExclusiveStartKey"] = decode_cursor(cursor, tenant)
         page = self._table.query(**query)
         last = page.get("LastEvaluatedKey")
-        next_cursor = encode_cursor({name: str(last[name]) for name in _CURSOR_KEYS}) if last else None
+        next_cursor = encode_cursor({name: str(last[name]) for name in cursors.INDEX_KEYS}) if last else None
         return [ApprovalRecord.from_item(item) for item in page["Items"]], next_cursor
 
     def decide(
@@ -283,23 +281,14 @@ class ApprovalStore:
 
 
 def encode_cursor(index_key: dict[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(index_key, sort_keys=True).encode()).decode().rstrip("=")
+    return cursors.encode(index_key)
 
 
 def decode_cursor(cursor: str, tenant: str) -> dict[str, str]:
     """The index position a cursor names, if it is well formed and belongs to this tenant."""
-    invalid = InvalidApprovalCursor("the cursor is not one this API returned to you")
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
-        raise invalid from None
-    if (
-        not isinstance(position, dict)
-        or set(position) != _CURSOR_KEYS
-        or not all(isinstance(value, str) for value in position.values())
-        or position["gsi1pk"] != approvals_index_pk(tenant)
-        or not position["pk"].startswith(approval_pk(tenant, ""))
-        or position["sk"] != APPROVAL_SK
-    ):
-        raise invalid
+    position = cursors.decode(
+        cursor, gsi1pk=approvals_index_pk(tenant), pk_prefix=approval_pk(tenant, ""), sk=APPROVAL_SK
+    )
+    if position is None:
+        raise InvalidApprovalCursor("the cursor is not one this API returned to you")
     return position

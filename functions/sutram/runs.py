@@ -26,7 +26,6 @@ run of another tenant is simply not found.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import os
@@ -47,7 +46,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from sutram import artifacts, aws, keys
+from sutram import artifacts, aws, cursors, keys
 from sutram.api.models import (
     ArtifactLink,
     RunDetail,
@@ -76,7 +75,6 @@ RUN_ID = re.compile(r"^r-[0-9a-z]{26}$")
 MAX_CAUSE_CHARS = 4000  # a failure's cause as shown to clients; the full one stays in the execution history
 FILTERED_READ_SIZE = 100  # items read per query when filters may drop some
 MAX_QUERIES_PER_PAGE = 10  # bound on the reads behind one page of a filtered listing
-_CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
@@ -525,31 +523,22 @@ def list_runs(
 
 
 def encode_cursor(index_key: dict[str, str]) -> str:
-    return base64.urlsafe_b64encode(_canonical(index_key).encode()).decode().rstrip("=")
+    return cursors.encode(index_key)
 
 
 def decode_cursor(cursor: str, tenant: str) -> dict[str, str]:
     """The index position a cursor names, if it is well formed and belongs to this tenant."""
-    invalid = InvalidCursor("the cursor is not one this API returned to you", field="cursor")
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
-        raise invalid from None
-    if (
-        not isinstance(position, dict)
-        or set(position) != _CURSOR_KEYS
-        or not all(isinstance(value, str) for value in position.values())
-        or position["gsi1pk"] != keys.tenant_runs_pk(tenant)
-        or not position["pk"].startswith(keys.run_pk(tenant, ""))
-        or position["sk"] != keys.RUN_SK
-    ):
-        raise invalid
+    position = cursors.decode(
+        cursor, gsi1pk=keys.tenant_runs_pk(tenant), pk_prefix=keys.run_pk(tenant, ""), sk=keys.RUN_SK
+    )
+    if position is None:
+        raise InvalidCursor("the cursor is not one this API returned to you", field="cursor")
     return position
 
 
 def _index_key(record: RunRecord) -> dict[str, str]:
     item = record.to_item()
-    return {name: item[name] for name in _CURSOR_KEYS}
+    return {name: item[name] for name in cursors.INDEX_KEYS}
 
 
 def _existing_run(backend: RunsBackend, tenant: str, run_id: str) -> RunRecord:
