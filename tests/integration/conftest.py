@@ -14,6 +14,7 @@ import pytest
 from localcloud.observe import ModelCallCounter
 from sutram import aws, runs
 from sutram.api.models import StartRunRequest
+from sutram.approvals import ApprovalRecord, approval_id_for
 
 
 @dataclass
@@ -36,19 +37,36 @@ class FinishedRun:
         return scheduled
 
 
-def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme", timeout: float = 60) -> FinishedRun:
+def start(workflow: str, run_input: dict[str, Any], tenant: str = "acme") -> tuple[str, str]:
+    """Start a run as the API does; returns its run id and execution ARN."""
     started = runs.start_run(
         runs.default_backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex
     )
     record = runs.default_backend().runs.get(tenant, started.run.run_id)
     assert record is not None and record.execution_arn
+    return started.run.run_id, record.execution_arn
+
+
+def wait_for_end(run_id: str, execution_arn: str, tenant: str = "acme", timeout: float = 60) -> FinishedRun:
     sfn = boto3.client("stepfunctions")
     deadline = time.monotonic() + timeout
-    while (status := sfn.describe_execution(executionArn=record.execution_arn)["status"]) == "RUNNING":
-        assert time.monotonic() < deadline, f"run {started.run.run_id} still running after {timeout}s"
+    while (status := sfn.describe_execution(executionArn=execution_arn)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, f"run {run_id} still running after {timeout}s"
         time.sleep(0.05)
-    events = sfn.get_execution_history(executionArn=record.execution_arn, maxResults=1000)["events"]
-    return FinishedRun(started.run.run_id, tenant, status, record.execution_arn, events)
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return FinishedRun(run_id, tenant, status, execution_arn, events)
+
+
+def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme", timeout: float = 60) -> FinishedRun:
+    return wait_for_end(*start(workflow, run_input, tenant), tenant=tenant, timeout=timeout)
+
+
+def wait_for_approval(run_id: str, step_path: str, tenant: str = "acme", timeout: float = 30) -> ApprovalRecord:
+    deadline = time.monotonic() + timeout
+    while (record := aws.approval_store().get(tenant, approval_id_for(tenant, run_id, step_path))) is None:
+        assert time.monotonic() < deadline, f"no approval for {step_path} of run {run_id} after {timeout}s"
+        time.sleep(0.05)
+    return record
 
 
 @pytest.fixture

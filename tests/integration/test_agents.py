@@ -11,8 +11,7 @@ import boto3
 
 from sutram import approval_step, aws, runs
 from sutram.api.models import StartRunRequest
-from tests.integration.conftest import run_workflow
-from tests.integration.test_approvals_flow import start, wait_for_approval, wait_for_end
+from tests.integration.conftest import run_workflow, start, wait_for_approval, wait_for_end
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
 FIRST_PROMPT_LINE = 'Customer Ada wrote about order A-1001: "My desk has not arrived."'

@@ -5,45 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import boto3
 import pytest
 
 from sutram import approval_step, aws, runs
-from sutram.api.models import StartRunRequest
-from sutram.approvals import ApprovalExpired, ApprovalRecord, approval_id_for
-from tests.integration.conftest import FinishedRun
+from sutram.approvals import ApprovalExpired, approval_id_for
+from tests.integration.conftest import FinishedRun, start, wait_for_approval, wait_for_end
 
 TENANT = "acme"
-
-
-def start(workflow: str, run_input: dict[str, Any]) -> tuple[str, str]:
-    started = runs.start_run(
-        runs.default_backend(), TENANT, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex
-    )
-    record = runs.default_backend().runs.get(TENANT, started.run.run_id)
-    assert record is not None and record.execution_arn
-    return started.run.run_id, record.execution_arn
-
-
-def wait_for_approval(run_id: str, step_path: str, timeout: float = 30) -> ApprovalRecord:
-    deadline = time.monotonic() + timeout
-    while (record := aws.approval_store().get(TENANT, approval_id_for(TENANT, run_id, step_path))) is None:
-        assert time.monotonic() < deadline, f"no approval for {step_path} of run {run_id} after {timeout}s"
-        time.sleep(0.05)
-    return record
-
-
-def wait_for_end(run_id: str, execution_arn: str, timeout: float = 30) -> FinishedRun:
-    sfn = boto3.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while (status := sfn.describe_execution(executionArn=execution_arn)["status"]) == "RUNNING":
-        assert time.monotonic() < deadline, f"run {run_id} still running after {timeout}s"
-        time.sleep(0.05)
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return FinishedRun(run_id, TENANT, status, execution_arn, events)
 
 
 def output_of(run: FinishedRun) -> Any:

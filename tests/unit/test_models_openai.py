@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,20 +14,18 @@ from sutram.errors import StepFailed, TransientStepError
 from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage, openai_compat
 from sutram.models.openai_compat import OpenAICompatibleModel
 from sutram.settings import Settings
+from tests.unit.local_http import LocalServer, quiet, reply, running
 
 MODEL_ID = "gpt-4o-mini"
 
 
-class FakeOpenAI(ThreadingHTTPServer):
+class FakeOpenAI(LocalServer):
     """Answers every request with `reply` and keeps (path, headers, JSON body) of each."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.reply: tuple[int, Any] = (200, {})
         self.requests: list[tuple[str, dict[str, str], Any]] = []
-        self.release = threading.Event()  # set to let a slow reply finish
         self.slow = False
 
     @property
@@ -44,30 +41,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append((self.path, dict(self.headers), body))
         if self.server.slow:
             self.server.release.wait(5)
-        status, reply = self.server.reply
-        payload = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            pass  # the client gave up (timeout test)
+        status, answer = self.server.reply
+        payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+        reply(self, status, {"Content-Type": "application/json"}, payload)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    log_message = quiet
 
 
 @pytest.fixture
 def server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    thread = threading.Thread(target=fake.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield fake
-    fake.release.set()
-    fake.shutdown()
-    fake.server_close()
+    with running(FakeOpenAI()) as fake:
+        yield fake
 
 
 def provider(base_url: str, api_key: str = "sk-test") -> OpenAICompatibleModel:

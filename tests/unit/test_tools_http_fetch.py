@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -14,21 +13,19 @@ import pytest
 from sutram.errors import InvalidStepInput, StepFailed, TransientStepError
 from sutram.settings import get_settings
 from sutram.tools import ToolContext, get_tool
+from tests.unit.local_http import LocalServer, quiet, reply, running
 
 CONTEXT = ToolContext(tenant="acme", run_id="run-1", step_path="fetch", attempt=1)
 Reply = tuple[int, dict[str, str], bytes]
 
 
-class Site(ThreadingHTTPServer):
+class Site(LocalServer):
     """Serves `routes` (path -> reply, or a function returning one) and records requested paths."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.routes: dict[str, Reply | Callable[[], Reply]] = {}
         self.paths: list[str] = []
-        self.release = threading.Event()
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.server_port}{path}"
@@ -41,28 +38,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.paths.append(self.path)
         route = self.server.routes.get(self.path, (404, {}, b"not found"))
         status, headers, body = route() if callable(route) else route
-        try:
-            self.send_response(status)
-            for name, value in (headers | {"Content-Length": str(len(body))}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the client gave up (timeout test)
+        reply(self, status, headers, body)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    log_message = quiet
 
 
 @pytest.fixture
 def site() -> Iterator[Site]:
-    server = Site()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with running(Site()) as server:
+        yield server
 
 
 @pytest.fixture
