@@ -5,7 +5,14 @@
                     └──────── <id>:next (turn + 1) <──┘
 
 The turn and call tasks invoke the step Lambda with `agent_action` "turn" or "tool"; it runs
-`sutram.agent_runtime`. The loop's state is small and lives at `$.agents.<id>`:
+`sutram.agent_runtime`. A call of a tool that `needs_approval` answers {needs_approval: true} the
+first time; the iteration then asks for a decision on a `.waitForTaskToken` task of that tool, and
+the call runs again with the decision in `$.approval` (sutram.tool_approvals):
+
+    <id>:call ─> <id>:approval? ──needs one──> <id>:approve <tool> ─> <id>:call
+                       │                        └─ deadline ─> <id>:no decision ─┘
+                       └─ else ─> <id>:called
+ The loop's state is small and lives at `$.agents.<id>`:
 {turn, done, tool_calls: [{id, name, call}], result?}; the conversation stays in DynamoDB. The
 agent's output, {answer, finish_reason, turns}, goes to `$.steps.<id>`.
 """
@@ -21,7 +28,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from sutram.agent import AgentStep
+from infra.constants import EXPIRED_DECISION, JSON_NULL
+from sutram.agent import AgentStep, AgentTool
 
 AGENTS_ROOT = "$.agents"
 STEPS_ROOT = "$.steps"
@@ -42,13 +50,15 @@ def agent_states(
     payload_common: dict[str, Any],
     result_path: str,
     add_retries: Callable[[tasks.LambdaInvoke], None] = _nothing,
+    add_request_retries: Callable[[tasks.LambdaInvoke], None] = _nothing,
     add_catch: Callable[[tasks.LambdaInvoke | sfn.Map], None] = _nothing,
     continuation: bool = False,
 ) -> tuple[sfn.State, sfn.Pass]:
     """The agent's states, from its first to its last. `payload_common` is the step's task payload
     as for any step ({run, delivery, step, sources, scope}); the agent's output ({answer,
     finish_reason, turns}) goes to `result_path`; `add_retries` gets the turn and the
-    call tasks, `add_catch` the turn task and the tools Map (a Catch cannot leave a Map iteration).
+    call tasks, `add_request_retries` the approval tasks of gated tools, `add_catch` the turn task
+    and the tools Map (a Catch cannot leave a Map iteration).
 
     With `continuation` (a top-level agent), a turn that would pass the execution's budget of
     history events ends the execution by starting a fresh one of the same state machine with the
@@ -67,26 +77,28 @@ def agent_states(
         result_path=loop,
     )
     carried = {key: value for key, value in payload_common.items() if key not in _NOT_FOR_TOOLS}
+    # In a Map iteration: the carried entries, then turn, call, and for gated tools name and approval.
+    iteration = {f"{key.removesuffix('.$')}.$": f"$.{key.removesuffix('.$')}" for key in carried}
+    iteration |= {"step": payload_common["step"], "turn.$": "$.turn", "call.$": "$.call"}
+    gated = step.gated_tools
+    decision = {"approval.$": "$.approval"} if gated else {}
     call = _task(
         scope,
         f"{step.id}:call",
         step,
         step_function,
-        {f"{key.removesuffix('.$')}.$": f"$.{key.removesuffix('.$')}" for key in carried}
-        | {
-            "delivery.$": "$$.State.RetryCount",
-            "step": payload_common["step"],
-            "agent_action": "tool",
-            "turn.$": "$.turn",
-            "call.$": "$.call",
-        },
-        result_path=sfn.JsonPath.DISCARD,
+        iteration | {"delivery.$": "$$.State.RetryCount", "agent_action": "tool"} | decision,
+        result_path="$.called" if gated else sfn.JsonPath.DISCARD,
     )
+    selected = carried | {"turn.$": f"{loop}.turn", "call.$": "$$.Map.Item.Value.call"}
+    if gated:
+        call.next(_approval_states(scope, step, gated, step_function, iteration, call, add_request_retries))
+        selected |= {"approval.$": JSON_NULL}
     tools = sfn.Map(
         scope,
         f"{step.id}:tools",
         items_path=f"{loop}.tool_calls",
-        item_selector=carried | {"turn.$": f"{loop}.turn", "call.$": "$$.Map.Item.Value.call"},
+        item_selector=selected,
         max_concurrency=0 if step.parallel_tool_calls else 1,  # 0: as many as there are calls
         result_path=sfn.JsonPath.DISCARD,
     ).item_processor(call)
@@ -127,6 +139,49 @@ def agent_states(
     entry = sfn.Choice(scope, f"{step.id}:resume?")
     entry.when(sfn.Condition.is_present(f"$.resume.{step.id}"), resumed).otherwise(start)
     return entry, output
+
+
+def _approval_states(
+    scope: Construct,
+    step: AgentStep,
+    gated: list[AgentTool],
+    function: lambda_.IFunction,
+    iteration: dict[str, Any],
+    call: tasks.LambdaInvoke,
+    add_request_retries: Callable[[tasks.LambdaInvoke], None],
+) -> sfn.Choice:
+    """After a call: a Choice that ends the iteration, or, when the call answered that it needs a
+    decision, goes to its tool's waitForTaskToken task (each tool has its own deadline); the task
+    puts the decision at `$.approval` and goes back to the call."""
+    needs_approval = sfn.Condition.is_present("$.called.needs_approval")
+    choice = sfn.Choice(scope, f"{step.id}:approval?")
+    no_decision = sfn.Pass(scope, f"{step.id}:no decision", parameters=EXPIRED_DECISION, result_path="$.approval")
+    no_decision.next(call)
+    for tool in gated:
+        ask = tasks.LambdaInvoke(
+            scope,
+            f"{step.id}:approve {tool.name}",
+            state_name=f"{step.id}:approve {tool.name}",
+            lambda_function=function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                iteration
+                | {
+                    "agent_action": "approval",
+                    "task_token": sfn.JsonPath.task_token,
+                    "entered_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                }
+            ),
+            retry_on_service_exceptions=False,
+            result_path="$.approval",
+            # The decision deadline: no Lambda runs while the task waits.
+            task_timeout=sfn.Timeout.duration(Duration.seconds(tool.approval_timeout_seconds)),
+        )
+        add_request_retries(ask)
+        ask.add_catch(no_decision, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+        ask.next(call)
+        choice.when(sfn.Condition.and_(needs_approval, sfn.Condition.string_equals("$.called.name", tool.name)), ask)
+    return choice.otherwise(sfn.Succeed(scope, f"{step.id}:called"))
 
 
 def _continue_in_new_execution(scope: Construct, step: AgentStep, loop: str) -> sfn.IChainable:

@@ -65,3 +65,7 @@ STEP_FUNCTION_ID = "StepFunction"
 FINISH_FUNCTION_ID = "FinishFunction"
 API_FUNCTION_ID = "ApiFunction"
 CONTEXT_PUBLIC_API_URL = "sutram:publicApiUrl"  # e.g. https://api.example.com/v1, for links in approval notifications
+
+JSON_NULL = "States.StringToJson('null')"  # a JSON null in Parameters (CDK drops None values)
+# An approval's output when its deadline passes undecided: approval_step.decision_output's shape.
+EXPIRED_DECISION = {"outcome": "expired"} | {f"{name}.$": JSON_NULL for name in ("proposal", "by", "comment")}

@@ -60,7 +60,6 @@ RUN_PATH = "$.run"
 RESULT_ROOT = "$.steps"
 ERROR_PATH = "$.error"
 SCOPE_PATH = "$.scope"
-_NULL = "States.StringToJson('null')"  # a JSON null in Parameters
 LEASE_WAIT_INTERVAL = 5  # seconds before the first retry of a step whose lease another attempt holds
 LEASE_WAIT_MAX_DELAY = 60  # seconds, the longest wait between those retries
 
@@ -385,6 +384,7 @@ class WorkflowStateMachine(Construct):
             payload_common=step_payload(self.definition, step, scope),
             result_path=result_path,
             add_retries=retries,
+            add_request_retries=lambda task: _add_request_retry(task, step.retry),
             add_catch=catch,
             continuation=not scope.in_map and not scope.suffix,
         )
@@ -402,8 +402,7 @@ class WorkflowStateMachine(Construct):
             self,
             f"{step.id} expired",
             state_name=f"{step.id} expired",
-            # CDK drops None from Parameters, so the nulls come from an intrinsic function.
-            parameters={"outcome": "expired"} | {f"{name}.$": _NULL for name in ("proposal", "by", "comment")},
+            parameters=constants.EXPIRED_DECISION,
             result_path=result_path,
         )
         if step.on_timeout == "reject":
@@ -448,9 +447,7 @@ class WorkflowStateMachine(Construct):
             # The decision deadline: no Lambda runs while the task waits, so waiting costs nothing.
             task_timeout=sfn.Timeout.duration(Duration.seconds(deadline)),
         )
-        # A timeout is the deadline passing, for `on_timeout` to handle, never a reason to ask again.
-        errors = [error for error in step.retry.errors if error not in ("States.Timeout", "States.ALL")]
-        _add_retry(task, step.retry.model_copy(update={"errors": errors}))
+        _add_request_retry(task, step.retry)
         if on_timeout is not None:
             task.add_catch(on_timeout, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
         if on_error is not None:
@@ -492,6 +489,13 @@ def _add_lease_wait(task: tasks.LambdaInvoke, timeout_seconds: int) -> None:
         max_delay=Duration.seconds(LEASE_WAIT_MAX_DELAY),
         jitter_strategy=sfn.JitterType.NONE,
     )
+
+
+def _add_request_retry(task: tasks.LambdaInvoke, policy: RetryPolicy) -> None:
+    """Retries for a task that waits for a decision: its timeout is the deadline passing, for its
+    Catch to handle, never a reason to ask again."""
+    errors = [error for error in policy.errors if error not in ("States.Timeout", "States.ALL")]
+    _add_retry(task, policy.model_copy(update={"errors": errors}))
 
 
 def _add_retry(task: tasks.LambdaInvoke, policy: RetryPolicy) -> None:

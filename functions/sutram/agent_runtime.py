@@ -4,8 +4,10 @@
               └─> rebuild the conversation from turns < N and their calls ─> limit reached? finish
                     └─> call the model once ─> record {text, tool_calls} and usage ─> return the small state
     call i: claim turn N's call i ─> recorded? return it
-              └─> needs approval and none given? ApprovalRequired
-                    └─> run the tool with the model's arguments ─> record the result (S3 if large)
+              └─> needs approval and none given? answer {needs_approval} (the state machine asks,
+                  then sends the call again with the decision: sutram.tool_approvals)
+                    └─> run the tool with the model's (or the approved) arguments ─> record the
+                        result (S3 if large); a rejection or expiry is the result instead
 
 Each checkpoint holds only its own delta, so the bytes a turn writes do not grow with the
 conversation; a turn reads the conversation back with one consistent query. A tool's failure is
@@ -23,26 +25,30 @@ from pydantic import BaseModel, Field
 from sutram import expressions, faults, keys
 from sutram.agent import AgentStep, call_path, turn_path
 from sutram.checkpoints import AlreadyRecorded, StepKey
-from sutram.errors import InvalidStepInput, StepFailed, SutramError, TransientStepError
+from sutram.errors import InvalidStepInput, StepFailed, TransientStepError
 from sutram.models import Message, ToolCall, ToolResult, ToolSpec
 from sutram.steps import RunRef, StepRuntime
 from sutram.tools import ToolContext, get_tool
 
 ANSWERED = "answered"
 # Step Functions history events of one loop iteration, measured on the compiled loop: the turn task,
-# the done? choice, the tools Map and the next-turn pass (13), and each tool call's task (7).
+# the done? choice, the tools Map and the next-turn pass (13), and each tool call's task (7). In an
+# agent with gated tools each call adds its approval? choice and end (4), and a gated call at most
+# 15 more: the call that asks, the wait, the expiry pass when nobody decides, and the choice again.
 EVENTS_PER_TURN = 13
 EVENTS_PER_CALL = 7
-
-
-class ApprovalRequired(SutramError):
-    """The tool call needs a human decision: send the tool task again with `approval`."""
+EVENTS_PER_CALL_CHECK = 4
+EVENTS_PER_APPROVAL = 15
 
 
 class Approval(BaseModel):
-    approved: bool
-    by: str = ""
-    note: str = ""
+    """The decision on a gated tool call, as its approval task returns it
+    (approval_step.decision_output), or `expired` when its deadline passed undecided."""
+
+    outcome: Literal["approve", "reject", "expired"]
+    proposal: Any = None  # the arguments to run the tool with, as approved (maybe edited)
+    by: str | None = None
+    comment: str | None = None
 
 
 class _AgentEvent(BaseModel):
@@ -94,8 +100,8 @@ def run_agent_turn(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any
         return _state(event.turn, recorded, runtime, run.tenant) | {"first_turn": event.first_turn}
     try:
         faults.crash_if_injected(runtime.faults, key.path, "before_call", claim.attempt)
-        messages, used_tokens, started_at, calls_per_turn = _conversation(event, runtime)
-        if _history_full(step, event, calls_per_turn):
+        messages, used_tokens, started_at, events_per_turn = _conversation(event, runtime)
+        if _history_full(step, event, events_per_turn):
             # Hand the turn to a fresh execution; it claims the released lease and runs the turn.
             runtime.checkpoints.release(claim, "continued in a new execution (history limit)")
             return {
@@ -120,11 +126,18 @@ def run_agent_turn(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any
 
 
 def run_agent_tool(event: AgentToolEvent, runtime: StepRuntime) -> dict[str, Any]:
-    """Run call `event.call` of turn `event.turn` once. Returns {call, name, is_error}."""
+    """Run call `event.call` of turn `event.turn` once. Returns {call, name, is_error}, or
+    {call, name, needs_approval: true} for a gated call that comes without a decision yet."""
     step, run = event.step, event.run
-    call = _requested_call(event, runtime)
+    answer = recorded_turn(run, event.agent_path, event.turn, runtime)
+    call = tool_call(answer, event.agent_path, event.turn, event.call)
     key = StepKey(run.tenant, run.run_id, call_path(event.agent_path, event.turn, event.call))
     offered = step.tool(call.name)
+    if offered is not None and offered.needs_approval and event.approval is None:
+        recorded = runtime.checkpoints.recorded(key)  # a call decided and run before needs nothing more
+        if recorded is not None:
+            return _call_summary(event.call, runtime.artifacts.load(run.tenant, recorded))
+        return {"call": event.call, "name": call.name, "needs_approval": True}
     claim = runtime.checkpoints.claim(
         key,
         step_type="agent_tool",
@@ -138,13 +151,11 @@ def run_agent_tool(event: AgentToolEvent, runtime: StepRuntime) -> dict[str, Any
         faults.crash_if_injected(runtime.faults, key.path, "before_call", claim.attempt)
         if offered is None:
             result = _error(call, f"tool {call.name!r} is not available; use one of: {', '.join(_offered(step))}")
-        elif offered.needs_approval and event.approval is None:
-            raise ApprovalRequired(f"agent {step.id!r}: tool call {key.path!r} ({call.name}) needs a human decision")
-        elif event.approval is not None and not event.approval.approved:
-            result = _error(call, f"a human declined this call{_by(event.approval)}")
+        elif event.approval is not None and event.approval.outcome != "approve":
+            result = _error(call, _not_approved(event.approval))
         else:
             context = ToolContext(tenant=run.tenant, run_id=run.run_id, step_path=key.path, attempt=claim.attempt)
-            result = _run_tool(call, context)
+            result = _run_approved(call, event.approval, context) if event.approval else _run_tool(call, context)
         runtime.checkpoints.complete(claim, runtime.artifacts.offload_if_large(run.tenant, result.model_dump()), None)
     except Exception as exc:
         runtime.checkpoints.release(claim, f"{type(exc).__name__}: {exc}")
@@ -161,7 +172,7 @@ def _conversation(
     event: AgentTurnEvent, runtime: StepRuntime
 ) -> tuple[list[Message], int, float | None, dict[int, int]]:
     """The messages after the prompt from turns before this one, the tokens they used, when the
-    first turn started, and how many tool calls each earlier turn made."""
+    first turn started, and the history events each earlier turn cost."""
     prefix = f"{event.agent_path}/turn-"
     turns: dict[int, dict[str, Any]] = {}
     results: dict[tuple[int, int], dict[str, Any]] = {}
@@ -182,8 +193,10 @@ def _conversation(
             usage = item.get("usage") or {}
             used_tokens += int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
     messages: list[Message] = []
+    events_per_turn: dict[int, int] = {}
     for turn in sorted(turns):
         calls = [ToolCall.model_validate(call) for call in turns[turn]["tool_calls"]]
+        events_per_turn[turn] = _turn_events(event.step, calls)
         messages.append(Message(role="assistant", text=turns[turn]["text"], tool_calls=calls))
         if calls:
             missing = {"is_error": True, "content": "the tool call has no recorded result"}
@@ -192,19 +205,22 @@ def _conversation(
                 for i, c in enumerate(calls)
             ]
             messages.append(Message(role="tool", tool_results=tool_results))
-    return messages, used_tokens, started_at, {turn: len(turns[turn]["tool_calls"]) for turn in turns}
+    return messages, used_tokens, started_at, events_per_turn
 
 
-def _history_full(step: AgentStep, event: AgentTurnEvent, calls_per_turn: dict[int, int]) -> bool:
-    """Would one more turn, with as many calls as any turn made so far, pass the execution's budget
-    of history events? Counts only the turns this execution ran."""
-    spent = sum(
-        EVENTS_PER_TURN + EVENTS_PER_CALL * calls
-        for turn, calls in calls_per_turn.items()
-        if event.first_turn <= turn < event.turn
-    )
-    next_turn = EVENTS_PER_TURN + EVENTS_PER_CALL * max(calls_per_turn.values(), default=1)
+def _history_full(step: AgentStep, event: AgentTurnEvent, events_per_turn: dict[int, int]) -> bool:
+    """Would one more turn, costing as many events as the costliest turn so far, pass the
+    execution's budget of history events? Counts only the turns this execution ran."""
+    spent = sum(events for turn, events in events_per_turn.items() if event.first_turn <= turn < event.turn)
+    next_turn = max(events_per_turn.values(), default=EVENTS_PER_TURN + EVENTS_PER_CALL)
     return spent + next_turn > step.limits.history_events
+
+
+def _turn_events(step: AgentStep, calls: list[ToolCall]) -> int:
+    """The history events of a turn that made `calls` (at most, for gated calls)."""
+    gated = sum(1 for call in calls if (tool := step.tool(call.name)) is not None and tool.needs_approval)
+    per_call = EVENTS_PER_CALL + (EVENTS_PER_CALL_CHECK if step.gated_tools else 0)
+    return EVENTS_PER_TURN + per_call * len(calls) + EVENTS_PER_APPROVAL * gated
 
 
 def _limit_reached(step: AgentStep, turn: int, used_tokens: int, started_at: float) -> str | None:
@@ -268,15 +284,21 @@ def _state(turn: int, delta: dict[str, Any], runtime: StepRuntime, tenant: str) 
     return state
 
 
-def _requested_call(event: AgentToolEvent, runtime: StepRuntime) -> ToolCall:
-    key = StepKey(event.run.tenant, event.run.run_id, turn_path(event.agent_path, event.turn))
-    recorded = runtime.checkpoints.recorded(key)
+def recorded_turn(run: RunRef, agent_path: str, turn: int, runtime: StepRuntime) -> dict[str, Any]:
+    """What the model answered in `turn`: {text, tool_calls, finish_reason}."""
+    recorded = runtime.checkpoints.recorded(StepKey(run.tenant, run.run_id, turn_path(agent_path, turn)))
     if recorded is None:
-        raise StepFailed(f"agent {event.step.id!r}: turn {event.turn} has no recorded answer")
-    calls = runtime.artifacts.load(event.run.tenant, recorded)["tool_calls"]
-    if event.call >= len(calls):
-        raise StepFailed(f"agent {event.step.id!r}: turn {event.turn} has no tool call {event.call}")
-    return ToolCall.model_validate(calls[event.call])
+        raise StepFailed(f"agent {agent_path!r}: turn {turn} has no recorded answer")
+    answer: dict[str, Any] = runtime.artifacts.load(run.tenant, recorded)
+    return answer
+
+
+def tool_call(answer: dict[str, Any], agent_path: str, turn: int, call: int) -> ToolCall:
+    """Call `call` of a turn's recorded answer."""
+    calls = answer["tool_calls"]
+    if call >= len(calls):
+        raise StepFailed(f"agent {agent_path!r}: turn {turn} has no tool call {call}")
+    return ToolCall.model_validate(calls[call])
 
 
 def _run_tool(call: ToolCall, context: ToolContext) -> ToolResult:
@@ -294,8 +316,22 @@ def _error(call: ToolCall, message: str) -> ToolResult:
     return ToolResult(call_id=call.id, name=call.name, content=message, is_error=True)
 
 
-def _by(approval: Approval) -> str:
-    return (f" ({approval.by})" if approval.by else "") + (f": {approval.note}" if approval.note else "")
+def _run_approved(call: ToolCall, approval: Approval, context: ToolContext) -> ToolResult:
+    """Run the call with the arguments as approved; the model reads when an approver changed them."""
+    arguments = approval.proposal if approval.proposal is not None else call.arguments
+    result = _run_tool(call.model_copy(update={"arguments": arguments}), context)
+    if arguments == call.arguments:
+        return result
+    edited = json.dumps(arguments, ensure_ascii=False, sort_keys=True)
+    note = f"A human ({approval.by}) approved this call with changed arguments: {edited}. Result: "
+    return result.model_copy(update={"content": note + result.content})
+
+
+def _not_approved(approval: Approval) -> str:
+    if approval.outcome == "expired":
+        return "no one decided on this call before its approval deadline, so it did not run"
+    comment = f": {approval.comment}" if approval.comment else ""
+    return f"a human ({approval.by}) rejected this call, so it did not run{comment}"
 
 
 def _call_summary(call: int, result: dict[str, Any]) -> dict[str, Any]:

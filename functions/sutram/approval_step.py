@@ -108,10 +108,15 @@ def request_approval(payload: dict[str, Any], runtime: ApprovalRuntime, now: dat
     if event.approval_action == "escalate":
         first = approval_id_for(event.run.tenant, event.run.run_id, event.scope + event.step.id)
         runtime.store.expire(event.run.tenant, first, "escalated")
-    opened = runtime.store.open(record, event.task_token)
+    open_and_notify(record, event.task_token, runtime)
+
+
+def open_and_notify(record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime) -> None:
+    """Store a pending approval with the token of the task that waits for it, and notify its group.
+    A retried request finds the same record: a decided one resumes this delivery at once."""
+    opened = runtime.store.open(record, task_token)
     if opened.decision is not None:
-        # A retried request of an approval decided meanwhile: resume this delivery with the decision.
-        complete(opened, event.task_token, runtime.stepfunctions)
+        complete(opened, task_token, runtime.stepfunctions)
         return
     if opened.status == "pending":
         notify(opened, runtime)

@@ -102,9 +102,22 @@ class LlmStep(_PromptedStep):
 
 
 class AgentTool(_Strict):
+    """A tool the agent may call. With `needs_approval`, each call waits for a decision from a member
+    of `group` (sutram.tool_approvals), for at most `approval_timeout_seconds`; the call then runs
+    with the approved, possibly edited, arguments, or the model reads that it was rejected."""
+
     name: str
-    # The call waits for a human decision before it runs (see agent_runtime.AgentToolEvent.approval).
     needs_approval: bool = False
+    group: str | None = Field(None, min_length=1, max_length=128)
+    approval_timeout_seconds: int = Field(86_400, ge=1, le=31_536_000)
+
+    @model_validator(mode="after")
+    def _gated_tools_name_their_approvers(self) -> AgentTool:
+        if self.needs_approval and self.group is None:
+            raise ValueError(f"tool {self.name!r} needs_approval but names no group to decide it")
+        if self.group is not None and not self.needs_approval:
+            raise ValueError(f"tool {self.name!r} names a group but does not set needs_approval: true")
+        return self
 
 
 class AgentLimits(_Strict):
@@ -120,7 +133,7 @@ class AgentStep(_PromptedStep):
     """A model calling tools in a loop until it answers or a limit ends it (see sutram.agent)."""
 
     type: Literal["agent"]
-    tools: list[AgentTool] = Field(min_length=1)  # a plain name, or {name, needs_approval}
+    tools: list[AgentTool] = Field(min_length=1)  # a plain name, or {name, needs_approval, group, ...}
     limits: AgentLimits = Field(default_factory=AgentLimits)
     parallel_tool_calls: bool = True  # run one turn's calls at once, else one after another
     # For the scripted provider: one action per turn, {call, arguments}, a list of them, or {answer}.
@@ -146,6 +159,10 @@ class AgentStep(_PromptedStep):
 
     def tool(self, name: str) -> AgentTool | None:
         return next((tool for tool in self.tools if tool.name == name), None)
+
+    @property
+    def gated_tools(self) -> list[AgentTool]:
+        return [tool for tool in self.tools if tool.needs_approval]
 
 
 class ToolStep(_StepBase):

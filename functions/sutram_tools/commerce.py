@@ -106,3 +106,27 @@ def place_order(args: PurchaseOrder, context: ToolContext) -> dict[str, Any]:
         "total_cents": args.quantity * args.unit_price_cents,
         "reference": context.idempotency_key,
     }
+
+
+class Refund(BaseModel):
+    order_id: str = Field(description="the order number, e.g. A-1001")
+    amount_cents: int = Field(ge=1, description="the refund in USD cents")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@tool("issue_refund", delivery="at_most_once")
+def issue_refund(args: Refund, context: ToolContext) -> dict[str, Any]:
+    """Refund part of a paid order to the customer. At most once; the support workflow gates it on a
+    human approval."""
+    order = ORDERS.get(args.order_id)
+    if order is None:
+        raise ValueError(f"no order {args.order_id}")
+    if args.amount_cents > order["paid"] * 100:
+        raise ValueError(f"{args.amount_cents} cents is more than the {order['paid'] * 100} cents paid")
+    return {
+        "refund_id": f"RF-{context.run_id[-6:].upper()}",
+        "order_id": args.order_id,
+        "amount_cents": args.amount_cents,
+        "status": "refunded",
+        "reference": context.idempotency_key,
+    }

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from localcloud.observe import ModelCallCounter
-from sutram import aws, runs
+from sutram import approval_step, aws, runs
 from sutram.api.models import StartRunRequest
 from sutram.approvals import ApprovalRecord, approval_id_for
 
@@ -67,6 +67,20 @@ def wait_for_approval(run_id: str, step_path: str, tenant: str = "acme", timeout
         assert time.monotonic() < deadline, f"no approval for {step_path} of run {run_id} after {timeout}s"
         time.sleep(0.05)
     return record
+
+
+def decide(
+    record: ApprovalRecord,
+    outcome: str,
+    by: str = "ana",
+    comment: str = "",
+    proposal: Any = None,
+    tenant: str = "acme",
+) -> ApprovalRecord:
+    """Decide an approval as the API does, and resume the run that waits for it."""
+    decided, token = aws.approval_store().decide(tenant, record.approval_id, outcome, by, comment, proposal)
+    approval_step.complete(decided, token, boto3.client("stepfunctions"))
+    return decided
 
 
 @pytest.fixture

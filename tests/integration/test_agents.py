@@ -9,20 +9,28 @@ import uuid
 
 import boto3
 
-from sutram import approval_step, aws, runs
+from sutram import aws, runs
 from sutram.api.models import StartRunRequest
-from tests.integration.conftest import run_workflow, start, wait_for_approval, wait_for_end
+from tests.integration.conftest import FinishedRun, decide, start, wait_for_approval, wait_for_end
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
 FIRST_PROMPT_LINE = 'Customer Ada wrote about order A-1001: "My desk has not arrived."'
+REFUND_CALL = "investigate/turn-0002/call-000"  # the refund the agent proposes, gated on an approval
 
 
 def checkpoints(run_id: str) -> dict[str, dict]:
     return {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run_id)}
 
 
+def support_run() -> FinishedRun:
+    """A customer-support run whose refund is approved as proposed."""
+    run_id, execution_arn = start("customer-support", COMPLAINT)
+    decide(wait_for_approval(run_id, REFUND_CALL), "approve")
+    return wait_for_end(run_id, execution_arn)
+
+
 def test_the_support_agent_calls_its_tools_turn_by_turn_and_hands_its_answer_on(cloud, model_calls):
-    run = run_workflow("customer-support", COMPLAINT)
+    run = support_run()
 
     assert run.status == "SUCCEEDED"
     steps = checkpoints(run.run_id)
@@ -32,6 +40,8 @@ def test_the_support_agent_calls_its_tools_turn_by_turn_and_hands_its_answer_on(
         "investigate/turn-0001",
         "investigate/turn-0001/call-000",
         "investigate/turn-0002",
+        "investigate/turn-0002/call-000",
+        "investigate/turn-0003",
         "reply",
     ]
     order = json.loads(json.loads(steps["investigate/turn-0000/call-000"]["output"])["content"])
@@ -43,7 +53,7 @@ def test_the_support_agent_calls_its_tools_turn_by_turn_and_hands_its_answer_on(
         "days_late": 4,
         "paid": 640,
     }
-    assert model_calls.calls[FIRST_PROMPT_LINE] == 3  # three turns, one model call each
+    assert model_calls.calls[FIRST_PROMPT_LINE] == 4  # four turns, one model call each
     assert model_calls.calls["Write a short, kind reply to Ada."] == 1
 
 
@@ -54,8 +64,7 @@ def test_procurement_researches_in_parallel_waits_for_finance_and_orders_the_edi
     assert approval.summary.startswith("Purchase order for 7 x laptop from Contoso. Buyer's note: 3 laptops in stock")
 
     edited = approval.proposal | {"quantity": 5}
-    decided, token = aws.approval_store().decide("acme", approval.approval_id, "approve", "ana", "5 for now", edited)
-    approval_step.complete(decided, token, boto3.client("stepfunctions"))
+    decide(approval, "approve", comment="5 for now", proposal=edited)
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "SUCCEEDED"
@@ -71,10 +80,10 @@ def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns
 ):
     inject_faults("investigate/turn-0001@after_model_call")
 
-    run = run_workflow("customer-support", COMPLAINT)
+    run = support_run()
 
     assert run.status == "SUCCEEDED"
-    assert model_calls.calls[FIRST_PROMPT_LINE] == 3
+    assert model_calls.calls[FIRST_PROMPT_LINE] == 4
     failures = [
         e["lambdaFunctionFailedEventDetails"]["error"] for e in run.history if e["type"] == "LambdaFunctionFailed"
     ]

@@ -11,7 +11,10 @@ import pytest
 from moto import mock_aws
 
 from sutram import aws
+from sutram.approval_step import ApprovalRuntime
+from sutram.approvals import ApprovalStore
 from tests.unit.api_support import create_table
+from tests.unit.approval_support import Events, StepFunctions
 
 
 @pytest.fixture
@@ -41,3 +44,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def table(aws_env: None) -> Any:
     return aws.table()
+
+
+@pytest.fixture
+def approval_runtime(table: Any) -> ApprovalRuntime:
+    """The approval side with recording EventBridge and Step Functions fakes, and no webhook waits."""
+    return ApprovalRuntime(
+        store=ApprovalStore(table),
+        artifacts=aws.artifact_store(),
+        events=Events(),
+        stepfunctions=StepFunctions(),
+        sleep=lambda seconds: None,
+    )

@@ -14,7 +14,6 @@ from sutram import aws
 from sutram.agent_runtime import (
     AgentToolEvent,
     AgentTurnEvent,
-    ApprovalRequired,
     handle,
     run_agent_tool,
     run_agent_turn,
@@ -221,36 +220,79 @@ def test_max_seconds_counts_from_the_first_turn(model, monkeypatch):
     assert len(model.requests) == 1
 
 
-def test_a_tool_needing_approval_stops_at_the_hook_until_a_decision_comes(model, table):
-    step = agent(
-        tools=[{"name": "unit_place_order", "needs_approval": True}],
-        script=[{"call": "unit_place_order", "arguments": {"item": "widget"}}, {"answer": "ordered"}],
-    )
+GATED = [{"name": "unit_place_order", "needs_approval": True, "group": "ops"}]
+ORDER_WIDGET = {"call": "unit_place_order", "arguments": {"item": "widget"}}
+
+
+def test_a_gated_call_asks_for_a_decision_without_writing_then_runs_once_approved(model, table):
+    step = agent(tools=GATED, script=[ORDER_WIDGET, {"answer": "ordered"}])
     state = run_agent_turn(turn_event(step, 0), aws.step_runtime())
     assert state["tool_calls"] == [{"id": "call_0_0", "name": "unit_place_order", "call": 0}]
 
-    with pytest.raises(ApprovalRequired, match=r"'triage/turn-0000/call-000' \(unit_place_order\) needs a human"):
-        run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
-    assert checkpoint(table, "triage/turn-0000/call-000")["status"] == "failed"
+    asking = run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
+    assert asking == {"call": 0, "name": "unit_place_order", "needs_approval": True}
+    assert "Item" not in table.get_item(Key={"pk": PK, "sk": "STEP#triage/turn-0000/call-000"})
 
-    approved = tool_event(step, 0, 0, approval={"approved": True, "by": "ops@acme"})
-    assert run_agent_tool(approved, aws.step_runtime()) == {"call": 0, "name": "unit_place_order", "is_error": False}
+    approved = {"outcome": "approve", "proposal": {"item": "widget"}, "by": "ops@acme", "comment": ""}
+    summary = run_agent_tool(tool_event(step, 0, 0, approval=approved), aws.step_runtime())
+    assert summary == {"call": 0, "name": "unit_place_order", "is_error": False}
     result = json.loads(checkpoint(table, "triage/turn-0000/call-000")["output"])
     assert result["content"] == '{"ordered": "widget"}'
+    # Sent again without the decision (a replay), the recorded call answers: no second approval.
+    assert run_agent_tool(tool_event(step, 0, 0), aws.step_runtime()) == summary
 
 
-def test_a_declined_call_is_reported_to_the_model(model):
-    step = agent(
-        tools=[{"name": "unit_place_order", "needs_approval": True}],
-        script=[{"call": "unit_place_order", "arguments": {"item": "widget"}}, {"answer": "not ordered"}],
-    )
+def test_an_approved_call_runs_with_the_edited_arguments_and_the_model_reads_the_change(model, table):
+    step = agent(tools=GATED, script=[ORDER_WIDGET])
     run_agent_turn(turn_event(step, 0), aws.step_runtime())
-    declined = tool_event(step, 0, 0, approval={"approved": False, "by": "ops@acme", "note": "over budget"})
+    edited = {"outcome": "approve", "proposal": {"item": "gadget"}, "by": "ops@acme", "comment": "cheaper"}
 
-    assert run_agent_tool(declined, aws.step_runtime())["is_error"] is True
+    run_agent_tool(tool_event(step, 0, 0, approval=edited), aws.step_runtime())
+
+    result = json.loads(checkpoint(table, "triage/turn-0000/call-000")["output"])
+    assert result == {
+        "call_id": "call_0_0",
+        "name": "unit_place_order",
+        "content": 'A human (ops@acme) approved this call with changed arguments: {"item": "gadget"}. '
+        'Result: {"ordered": "gadget"}',
+        "is_error": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("decision", "told"),
+    [
+        (
+            {"outcome": "reject", "proposal": None, "by": "ops@acme", "comment": "over budget"},
+            "a human (ops@acme) rejected this call, so it did not run: over budget",
+        ),
+        (
+            {"outcome": "expired", "proposal": None, "by": None, "comment": None},
+            "no one decided on this call before its approval deadline, so it did not run",
+        ),
+    ],
+)
+def test_a_rejected_or_expired_call_does_not_run_and_the_model_reads_why(model, decision, told):
+    step = agent(tools=GATED, script=[ORDER_WIDGET, {"answer": "not ordered"}])
+    run_agent_turn(turn_event(step, 0), aws.step_runtime())
+
+    assert run_agent_tool(tool_event(step, 0, 0, approval=decision), aws.step_runtime())["is_error"] is True
     run_agent_turn(turn_event(step, 1), aws.step_runtime())
     result = model.requests[1].messages[1].tool_results[0]
-    assert result.is_error and result.content == "a human declined this call (ops@acme): over budget"
+    assert result.is_error and result.content == told
+
+
+def test_gated_calls_count_their_approval_states_against_the_history_budget(model):
+    # A turn with one gated call costs 13 + 7 + 4 + 15 = 39 events: two fit a budget of 100, a third does not.
+    step = agent(tools=GATED, script=[ORDER_WIDGET] * 3, limits={"history_events": 100})
+    approved = {"outcome": "approve", "proposal": {"item": "widget"}, "by": "ops@acme"}
+    for turn in (0, 1):
+        assert run_agent_turn(turn_event(step, turn), aws.step_runtime())["tool_calls"]
+        run_agent_tool(tool_event(step, turn, 0, approval=approved), aws.step_runtime())
+
+    state = run_agent_turn(turn_event(step, 2), aws.step_runtime())
+
+    assert state["continue"] is True and len(model.requests) == 2
 
 
 def test_a_failing_tool_is_a_result_the_model_reads_not_a_failed_step(model):

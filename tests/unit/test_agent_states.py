@@ -64,3 +64,87 @@ def test_serial_tool_calls_keep_no_output_and_hooks_see_every_task_and_the_map()
     }
     assert last is not None and states["triage:output"]["ResultPath"] is None  # in the template: null
     assert json.dumps(states).count('"Retry"') == 2
+
+
+def graph_of(step: AgentStep, **hooks: Any) -> dict[str, Any]:
+    stack = Stack(App(), "Agent")
+    function = lambda_.Function.from_function_arn(stack, "Step", "arn:aws:lambda:us-east-1:123456789012:function:f")
+    first, _ = agent_states(
+        stack, step, step_function=function, payload_common=PAYLOAD, result_path=sfn.JsonPath.DISCARD, **hooks
+    )
+    graph: dict[str, Any] = stack.resolve(sfn.StateGraph(first, "agent").to_graph_json())
+    return graph
+
+
+def test_a_call_needing_approval_asks_its_tools_approval_task_then_runs_again_with_the_decision() -> None:
+    refund = {"name": "issue_refund", "needs_approval": True, "group": "finance", "approval_timeout_seconds": 7200}
+    order = {"name": "place_order", "needs_approval": True, "group": "buyers", "approval_timeout_seconds": 60}
+    step = AgentStep.model_validate(STEP | {"tools": ["lookup_order", refund, order]})
+    asking: list[str] = []
+
+    tools = graph_of(step, add_request_retries=lambda task: asking.append(task.node.id))["States"]["triage:tools"]
+
+    assert tools["ItemSelector"]["approval.$"] == "States.StringToJson('null')"  # no decision yet
+    states = tools["ItemProcessor"]["States"]
+    call = states["triage:call"]
+    assert call["Parameters"]["approval.$"] == "$.approval"
+    assert call["ResultPath"] == "$.called" and call["Next"] == "triage:approval?"
+    # A call that answers needs_approval goes to its tool's approval task; any other ends the iteration.
+    assert states["triage:approval?"]["Choices"] == [
+        {
+            "And": [
+                {"Variable": "$.called.needs_approval", "IsPresent": True},
+                {"Variable": "$.called.name", "StringEquals": name},
+            ],
+            "Next": f"triage:approve {name}",
+        }
+        for name in ("issue_refund", "place_order")
+    ]
+    assert states["triage:approval?"]["Default"] == "triage:called"
+    assert states["triage:called"] == {"Type": "Succeed"}
+    assert asking == ["triage:approve issue_refund", "triage:approve place_order"]
+    for name, deadline in (("issue_refund", 7200), ("place_order", 60)):
+        ask = states[f"triage:approve {name}"]
+        assert ask["Resource"]["Fn::Join"][1][-1] == ":states:::lambda:invoke.waitForTaskToken"
+        assert ask["TimeoutSeconds"] == deadline and ask["ResultPath"] == "$.approval"
+        assert ask["Parameters"]["Payload"] | {"step": None} == {
+            "run.$": "$.run",
+            "scope.$": "$.scope",
+            "step": None,
+            "turn.$": "$.turn",
+            "call.$": "$.call",
+            "agent_action": "approval",
+            "task_token.$": "$$.Task.Token",
+            "entered_at.$": "$$.State.EnteredTime",
+        }
+        assert ask["Catch"] == [{"ErrorEquals": ["States.Timeout"], "Next": "triage:no decision"}]
+        assert ask["Next"] == "triage:call"
+    assert states["triage:no decision"] == {
+        "Type": "Pass",
+        "ResultPath": "$.approval",
+        "Parameters": {
+            "outcome": "expired",
+            "proposal.$": "States.StringToJson('null')",
+            "by.$": "States.StringToJson('null')",
+            "comment.$": "States.StringToJson('null')",
+        },
+        "Next": "triage:call",
+    }
+
+
+def test_a_gated_tool_waits_a_day_by_default_and_ungated_agents_get_no_approval_states() -> None:
+    refund = {"name": "issue_refund", "needs_approval": True, "group": "finance"}
+    gated = graph_of(AgentStep.model_validate(STEP | {"tools": ["lookup_order", refund]}))["States"]
+    plain = graph_of(AgentStep.model_validate(STEP))["States"]
+
+    gated_states = gated["triage:tools"]["ItemProcessor"]["States"]
+    assert set(gated_states) == {
+        "triage:call",
+        "triage:approval?",
+        "triage:approve issue_refund",
+        "triage:no decision",
+        "triage:called",
+    }
+    assert gated_states["triage:approve issue_refund"]["TimeoutSeconds"] == 86_400
+    assert list(plain["triage:tools"]["ItemProcessor"]["States"]) == ["triage:call"]
+    assert "approval.$" not in plain["triage:tools"]["ItemProcessor"]["States"]["triage:call"]["Parameters"]

@@ -11,10 +11,12 @@ BASE = {"id": "triage", "type": "agent", "prompt": "Why is {{order}} late?", "in
 
 
 def test_tools_are_plain_names_or_declare_that_they_need_approval() -> None:
-    step = AgentStep.model_validate(BASE | {"tools": ["extract_text", {"name": "http_fetch", "needs_approval": True}]})
+    gated = {"name": "http_fetch", "needs_approval": True, "group": "ops"}
+    step = AgentStep.model_validate(BASE | {"tools": ["extract_text", gated]})
 
-    assert step.tools == [AgentTool(name="extract_text"), AgentTool(name="http_fetch", needs_approval=True)]
-    assert step.tool("http_fetch") == AgentTool(name="http_fetch", needs_approval=True)
+    fetch = AgentTool(name="http_fetch", needs_approval=True, group="ops", approval_timeout_seconds=86_400)
+    assert step.tools == [AgentTool(name="extract_text"), fetch]
+    assert step.tool("http_fetch") == fetch and step.gated_tools == [fetch]
     assert step.tool("place_order") is None
     assert step.limits == AgentLimits(max_turns=20, max_tokens=100_000, max_seconds=900)
     assert step.parallel_tool_calls is True
@@ -29,6 +31,18 @@ def test_tools_are_plain_names_or_declare_that_they_need_approval() -> None:
         ({"tools": []}, "at least 1 item"),
         ({"tools": ["extract_text"], "input": {}}, r"placeholder \{\{order\}\} has no entry in input"),
         ({"tools": ["extract_text"], "limits": {"max_turns": 0}}, "greater than or equal to 1"),
+        (
+            {"tools": [{"name": "http_fetch", "needs_approval": True}]},
+            "tool 'http_fetch' needs_approval but names no group to decide it",
+        ),
+        (
+            {"tools": [{"name": "http_fetch", "group": "ops"}]},
+            "tool 'http_fetch' names a group but does not set needs_approval: true",
+        ),
+        (
+            {"tools": [{"name": "http_fetch", "needs_approval": True, "group": "ops", "approval_timeout_seconds": 0}]},
+            "greater than or equal to 1",
+        ),
     ],
 )
 def test_invalid_agents_are_refused_with_the_reason(fields: dict, message: str) -> None:

@@ -11,8 +11,9 @@ import pytest
 from sutram import approval_step, aws
 from sutram.approval_links import verify
 from sutram.approval_step import ApprovalRuntime, decision_output, request_approval
-from sutram.approvals import ApprovalStore, approval_id_for
+from sutram.approvals import approval_id_for
 from sutram.definition import DefinitionError, parse_definition
+from tests.unit.approval_support import Events
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA-secret-task-token"
@@ -41,35 +42,9 @@ def payload(action: str = "request", token: str = TOKEN, scope: str = "") -> dic
     }
 
 
-class Events:
-    def __init__(self, fail: bool = False) -> None:
-        self.entries: list[dict[str, Any]] = []
-        self.fail = fail
-
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        if self.fail:
-            raise ConnectionError("EventBridge is unreachable")
-        self.entries += Entries
-        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]}
-
-
-class StepFunctions:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def send_task_success(self, **request: Any) -> None:
-        self.sent.append(request)
-
-
 @pytest.fixture
-def runtime(table) -> ApprovalRuntime:
-    return ApprovalRuntime(
-        store=ApprovalStore(table),
-        artifacts=aws.artifact_store(),
-        events=Events(),
-        stepfunctions=StepFunctions(),
-        sleep=lambda seconds: None,
-    )
+def runtime(approval_runtime) -> ApprovalRuntime:
+    return approval_runtime
 
 
 def test_a_request_records_the_approval_with_its_token(runtime):
