@@ -1,0 +1,71 @@
+"""A gated agent tool call decided the way an approver decides it: over HTTP, through the approvals
+API, with an edited proposal checked against the tool's own argument schema."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sutram import aws
+from sutram.approvals import approval_id_for
+from tests.e2e.conftest import Api
+
+COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk is late."}
+REFUND_CALL = "investigate/turn-0002/call-000"
+PROPOSED = {"order_id": "A-1001", "amount_cents": 6400, "reason": "4 days late; the policy grants 10%"}
+
+
+def pending_approval(api: Api, approval_id: str, timeout: float = 20) -> dict[str, Any]:
+    """Poll GET /approvals?status=pending, as an approver's inbox does, until the approval is listed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = api.get("/approvals", status="pending", limit="100")
+        assert listed.status_code == 200, listed.text
+        found = [item for item in listed.json()["approvals"] if item["approval_id"] == approval_id]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"approval {approval_id} never listed"
+        time.sleep(0.05)
+
+
+def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_edited_amount(api: Api) -> None:
+    started = api.start(COMPLAINT, workflow="customer-support")
+    assert started.status_code == 201, started.text
+    run_id = started.json()["run_id"]
+    approval_id = approval_id_for("acme", run_id, REFUND_CALL)
+    responses: list[str] = []
+
+    approval = pending_approval(api, approval_id)
+    assert approval["proposal"] == PROPOSED and approval["group"] == "approvers"
+    assert approval["proposal_schema"]["required"] == ["order_id", "amount_cents", "reason"]
+    assert approval["step_path"] == REFUND_CALL
+    foreign = api.get(f"/approvals/{approval_id}", user="grace")
+    assert foreign.status_code == 404
+
+    decision = f"/approvals/{approval_id}/decision"
+    bad_edit = api.request("POST", decision, json={"decision": "approve", "proposal": PROPOSED | {"amount_cents": 0}})
+    assert bad_edit.status_code == 400
+    assert (bad_edit.json()["error"]["code"], bad_edit.json()["error"]["field"]) == (
+        "invalid_proposal",
+        "proposal.amount_cents",
+    )
+    approved = api.request(
+        "POST",
+        decision,
+        json={"decision": "approve", "comment": "half now", "proposal": PROPOSED | {"amount_cents": 3200}},
+    )
+    assert approved.status_code == 200, approved.text
+    second = api.request("POST", decision, json={"decision": "reject", "comment": "no"})
+    assert second.status_code == 409 and second.json()["approval"]["decision"]["outcome"] == "approve"
+    run = api.wait(run_id)
+    responses += [r.text for r in (started, foreign, bad_edit, approved, second)]
+
+    assert run["status"] == "SUCCEEDED"
+    steps = api.get(f"/runs/{run_id}/steps")
+    responses.append(steps.text)
+    refund = next(step for step in steps.json()["steps"] if step["id"] == REFUND_CALL)
+    issued = json.loads(refund["output"]["content"].split(". Result: ")[1])
+    assert (issued["amount_cents"], issued["status"]) == (3200, "refunded")
+    token = aws.approval_store().token_for("acme", approval_id)
+    assert token and all(token not in text for text in responses + [json.dumps(run)])
