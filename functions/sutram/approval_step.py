@@ -27,7 +27,14 @@ from pydantic import BaseModel
 
 from sutram import expressions
 from sutram.approval_links import make_links
-from sutram.approvals import ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
+from sutram.approvals import (
+    MAX_PROPOSAL_BYTES,
+    ApprovalRecord,
+    ApprovalStore,
+    approval_id_for,
+    proposal_bytes,
+    utc_iso,
+)
 from sutram.artifacts import ArtifactStore
 from sutram.definition import ApprovalStep, render_template
 from sutram.errors import InvalidStepInput
@@ -137,6 +144,11 @@ def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) 
         proposal = expressions.evaluate(step.proposal, event.roots, load)
     except expressions.ExpressionError as exc:
         raise InvalidStepInput(f"step {step.id!r} input: {exc}") from None
+    if (size := proposal_bytes(proposal)) > MAX_PROPOSAL_BYTES:
+        raise InvalidStepInput(
+            f"step {step.id!r} proposal: {size} bytes of JSON, more than an approval holds ({MAX_PROPOSAL_BYTES});"
+            " propose the decision's essentials, and keep large content in the run's steps"
+        )
     deadline = step.escalation_deadline if escalated else step.timeout_seconds
     return ApprovalRecord(
         approval_id=approval_id_for(run.tenant, run.run_id, path),

@@ -28,6 +28,9 @@ from sutram import cursors, keys
 
 APPROVAL_SK = "APPROVAL"
 RETENTION_SECONDS = 90 * 24 * 3600  # approval items expire (DynamoDB TTL) 90 days after their deadline
+# The largest proposal, and edited proposal, as JSON: both fit one DynamoDB item (400 KB) with the
+# rest of the record, and the decision fits the SendTaskSuccess output (256 KB) that resumes the run.
+MAX_PROPOSAL_BYTES = 128 * 1024
 PENDING: Literal["pending"] = "pending"
 Status = Literal["pending", "approved", "rejected", "expired", "escalated"]
 Outcome = Literal["approve", "reject"]
@@ -116,6 +119,11 @@ class InvalidApprovalCursor(ValueError):
     """A listing cursor this store did not hand out for this tenant."""
 
 
+def proposal_bytes(proposal: Any) -> int:
+    """The size of a proposal as the approval stores it."""
+    return len(json.dumps(proposal).encode())
+
+
 def approval_pk(tenant: str, approval_id: str) -> str:
     return f"TENANT#{tenant}#APPROVAL#{approval_id}"
 
@@ -152,30 +160,21 @@ class ApprovalStore:
 
     def open(self, record: ApprovalRecord, task_token: str) -> ApprovalRecord:
         """Record a pending approval with the token that resumes the run. A retried request finds
-        it: if still pending, only the token is replaced (each delivery of the task has a new
-        one); if it is decided or expired, the existing record is returned unchanged."""
+        it and replaces only the token (each delivery of the task has a new one, and the old one
+        is dead); the record, pending, decided or expired, is returned as it stands."""
         try:
             self._table.put_item(Item=record.to_item(task_token), ConditionExpression="attribute_not_exists(pk)")
             return record
         except ClientError as exc:
             if not _is_condition_failure(exc):
                 raise
-        try:
-            updated = self._table.update_item(
-                Key=self._key(record.tenant, record.approval_id),
-                UpdateExpression="SET task_token = :token",
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":token": task_token, ":pending": PENDING},
-                ReturnValues="ALL_NEW",
-            )
-            return ApprovalRecord.from_item(updated["Attributes"])
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
-        existing = self.get(record.tenant, record.approval_id)
-        assert existing is not None  # approvals are never deleted, only expired by TTL months later
-        return existing
+        updated = self._table.update_item(
+            Key=self._key(record.tenant, record.approval_id),
+            UpdateExpression="SET task_token = :token",
+            ExpressionAttributeValues={":token": task_token},
+            ReturnValues="ALL_NEW",
+        )
+        return ApprovalRecord.from_item(updated["Attributes"])
 
     def get(self, tenant: str, approval_id: str) -> ApprovalRecord | None:
         item = self._item(tenant, approval_id)
@@ -270,6 +269,30 @@ class ApprovalStore:
             if not _is_condition_failure(exc):
                 raise
             return self.get(tenant, approval_id)
+        return ApprovalRecord.from_item(updated["Attributes"])
+
+    def lapse(self, record: ApprovalRecord) -> ApprovalRecord | None:
+        """Mark a decided approval `expired` because its run stopped waiting (its deadline passed,
+        or the execution was stopped) before the decision reached it. The decision stays, for the
+        record, with the status saying it had no effect."""
+        try:
+            updated = self._table.update_item(
+                Key=self._key(record.tenant, record.approval_id),
+                UpdateExpression="SET #status = :expired, gsi1sk = :index_sk",
+                ConditionExpression="#status IN (:approved, :rejected)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":expired": "expired",
+                    ":approved": "approved",
+                    ":rejected": "rejected",
+                    ":index_sk": _index_sk("expired", record.created_at, record.approval_id),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            return self.get(record.tenant, record.approval_id)
         return ApprovalRecord.from_item(updated["Attributes"])
 
     def _key(self, tenant: str, approval_id: str) -> dict[str, str]:

@@ -68,4 +68,4 @@ def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_ed
     issued = json.loads(refund["output"]["content"].split(". Result: ")[1])
     assert (issued["amount_cents"], issued["status"]) == (3200, "refunded")
     token = aws.approval_store().token_for("acme", approval_id)
-    assert token and all(token not in text for text in responses + [json.dumps(run)])
+    assert token and all(token not in text for text in [*responses, json.dumps(run)])

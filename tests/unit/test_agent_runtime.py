@@ -18,6 +18,7 @@ from sutram.agent_runtime import (
     run_agent_tool,
     run_agent_turn,
 )
+from sutram.approvals import MAX_PROPOSAL_BYTES
 from sutram.artifacts import REF
 from sutram.errors import TransientStepError
 from sutram.models import ModelRequest, ModelResponse
@@ -280,6 +281,18 @@ def test_a_rejected_or_expired_call_does_not_run_and_the_model_reads_why(model, 
     run_agent_turn(turn_event(step, 1), aws.step_runtime())
     result = model.requests[1].messages[1].tool_results[0]
     assert result.is_error and result.content == told
+
+
+def test_a_gated_call_too_large_to_put_before_an_approver_is_refused_to_the_model(model, table):
+    large = {"call": "unit_place_order", "arguments": {"item": "w" * MAX_PROPOSAL_BYTES}}
+    step = agent(tools=GATED, script=[large])
+    run_agent_turn(turn_event(step, 0), aws.step_runtime())
+
+    summary = run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
+
+    assert summary == {"call": 0, "name": "unit_place_order", "is_error": True}
+    result = json.loads(checkpoint(table, "triage/turn-0000/call-000")["output"])
+    assert result["content"] == f"the arguments are 131084 bytes of JSON; an approval holds {MAX_PROPOSAL_BYTES}"
 
 
 def test_gated_calls_count_their_approval_states_against_the_history_budget(model):

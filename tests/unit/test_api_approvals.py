@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from localcloud.lambda_context import LocalLambdaContext
 from sutram import approval_step, aws
 from sutram.approval_links import CALLBACK_PATH, make_links
-from sutram.approvals import ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
+from sutram.approvals import MAX_PROPOSAL_BYTES, ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
 from tests.unit.api_support import ApiEnvironment, ApiResult, api_environment, api_event, claims_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -217,6 +218,21 @@ def test_an_edited_proposal_that_fails_the_schema_is_refused_with_its_field(
     assert approvals.status(record) == "pending" and approvals.completed == []
 
 
+def test_an_edited_proposal_too_large_for_the_approval_is_refused(approvals: Approvals) -> None:
+    record = approvals.open()
+    edited = {"order": 42, "amount": 1, "note": "x" * MAX_PROPOSAL_BYTES}
+
+    result = approvals.decide(record.approval_id, {"decision": "approve", "proposal": edited})
+
+    assert (result.status, result.body["error"]["code"], result.body["error"]["field"]) == (
+        400,
+        "invalid_proposal",
+        "proposal",
+    )
+    assert result.body["error"]["message"] == f"the proposal is 131110 bytes of JSON; at most {MAX_PROPOSAL_BYTES}"
+    assert approvals.status(record) == "pending" and approvals.completed == []
+
+
 def test_a_second_decision_answers_409_with_the_first(approvals: Approvals) -> None:
     record = approvals.open()
     first = approvals.decide(record.approval_id, {"decision": "approve", "comment": "ok"})
@@ -248,6 +264,62 @@ def test_a_decision_after_the_deadline_answers_409_approval_expired(approvals: A
 
     assert (result.status, result.body["error"]["code"]) == (409, "approval_expired")
     assert approvals.completed == []
+
+
+def send_task_success_fails(monkeypatch: pytest.MonkeyPatch, code: str, before: Any = None) -> None:
+    """SendTaskSuccess answers `code`, as Step Functions does when no task waits on the token."""
+
+    def complete(record: ApprovalRecord, token: str, _client: Any) -> None:
+        if before:
+            before(record)
+        raise ClientError({"Error": {"Code": code, "Message": "Task Timed Out"}}, "SendTaskSuccess")
+
+    monkeypatch.setattr(approval_step, "complete", complete)
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+def test_a_decision_the_run_stopped_waiting_for_answers_409_and_the_approval_lapses(
+    approvals: Approvals, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    record = approvals.open()
+    send_task_success_fails(monkeypatch, code)
+
+    result = approvals.decide(record.approval_id, {"decision": "approve", "comment": "ok"})
+
+    assert (result.status, result.body["error"]["code"]) == (409, "approval_expired")
+    assert (
+        result.body["error"]["message"] == "the run stopped waiting before this decision reached it; nothing was done"
+    )
+    stored = approvals.store.get("acme", record.approval_id)
+    assert stored is not None and stored.status == "expired"
+    assert stored.decision is not None and stored.decision.comment == "ok"  # kept, with no effect
+    assert approvals.decide(record.approval_id, {"decision": "reject"}).status == 409
+
+
+def test_a_decision_a_retried_request_picked_up_answers_200(
+    approvals: Approvals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = approvals.open()
+    # A retried request of the approval opened it again with its own token, found the decision and
+    # resumed the run with it; the token this decision was sent with is dead.
+    send_task_success_fails(monkeypatch, "TaskDoesNotExist", before=lambda r: approvals.store.open(r, "token-2"))
+
+    result = approvals.decide(record.approval_id, {"decision": "approve"})
+
+    assert result.status == 200 and result.body["status"] == "approved"
+    assert approvals.status(record) == "approved"
+
+
+def test_another_failure_to_resume_the_run_answers_500_with_the_decision_recorded(
+    approvals: Approvals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = approvals.open()
+    send_task_success_fails(monkeypatch, "ThrottlingException")
+
+    result = approvals.decide(record.approval_id, {"decision": "approve"})
+
+    assert (result.status, result.body["error"]["code"]) == (500, "internal_error")
+    assert approvals.status(record) == "approved"
 
 
 @pytest.mark.parametrize("body", [{"decision": "maybe"}, {}, {"decision": "approve", "extra": 1}])

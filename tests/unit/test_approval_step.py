@@ -11,8 +11,9 @@ import pytest
 from sutram import approval_step, aws
 from sutram.approval_links import verify
 from sutram.approval_step import ApprovalRuntime, decision_output, request_approval
-from sutram.approvals import approval_id_for
+from sutram.approvals import MAX_PROPOSAL_BYTES, approval_id_for
 from sutram.definition import DefinitionError, parse_definition
+from sutram.errors import InvalidStepInput
 from tests.unit.approval_support import Events
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -62,6 +63,15 @@ def test_a_request_records_the_approval_with_its_token(runtime):
     )
     assert (record.created_at, record.expires_at) == ("2026-01-05T09:00:00.000Z", "2026-01-05T10:00:00.000Z")
     assert runtime.store.token_for("acme", approval_id) == TOKEN
+
+
+def test_a_proposal_too_large_for_an_approval_fails_the_request_saying_so(runtime):
+    large = payload() | {"sources": {"input": {"amount": 1, "order": "o" * MAX_PROPOSAL_BYTES}}}
+
+    with pytest.raises(InvalidStepInput, match=r"step 'approve_refund' proposal: 131\d{3} bytes of JSON, more than"):
+        request_approval(large, runtime, NOW)
+    assert runtime.store.get("acme", approval_id_for("acme", "run-1", "approve_refund")) is None
+    assert runtime.events.entries == []
 
 
 def test_the_deadline_counts_from_when_the_task_was_entered(runtime):

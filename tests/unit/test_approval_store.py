@@ -65,12 +65,25 @@ def test_a_retried_request_replaces_only_the_token_of_a_pending_approval(store):
     assert store.token_for("acme", first.approval_id) == "token-2"
 
 
-def test_a_retried_request_after_the_decision_returns_the_decided_record(store):
+def test_a_retried_request_after_the_decision_returns_the_decided_record_and_keeps_its_token(store):
     opened = store.open(record(), "token-1")
     decided, _ = store.decide("acme", opened.approval_id, "approve", "ana", now=NOW)
 
     assert store.open(record(), "token-2") == decided
-    assert store.token_for("acme", opened.approval_id) == "token-1"
+    # The live token is the new delivery's: the API can tell that its own SendTaskSuccess came late.
+    assert store.token_for("acme", opened.approval_id) == "token-2"
+
+
+def test_a_decision_that_never_reached_the_run_lapses_to_expired_and_stays_on_record(store):
+    opened = store.open(record(), "token-1")
+    decided, _ = store.decide("acme", opened.approval_id, "approve", "ana", now=NOW)
+
+    lapsed = store.lapse(decided)
+
+    assert lapsed is not None and lapsed.status == "expired" and lapsed.decision == decided.decision
+    expired, _ = store.list("acme", "expired", limit=10)
+    assert [approval.approval_id for approval in expired] == [opened.approval_id]
+    assert store.list("acme", "approved", limit=10) == ([], None)
 
 
 def test_decide_once_returns_the_token_and_a_second_decision_gets_the_first(store):

@@ -15,22 +15,27 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.validation import validate
 from aws_lambda_powertools.utilities.validation.exceptions import SchemaValidationError
+from botocore.exceptions import ClientError
 
 from sutram import approval_links, approval_step, aws
 from sutram.api.auth import Caller
 from sutram.api.models import ApprovalPage, ApprovalStatus, ApprovalView, DecisionRequest
 from sutram.approvals import (
+    MAX_PROPOSAL_BYTES,
     AlreadyDecided,
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalRecord,
     ApprovalStore,
     InvalidApprovalCursor,
+    proposal_bytes,
 )
 from sutram.runs import InvalidCursor, RunsError
 from sutram.settings import get_settings
 
 CALLBACK_DECIDER = "callback link"
+# What SendTaskSuccess answers when no task waits on the token any more.
+NOT_WAITING_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 class ApprovalNotFoundError(RunsError):
@@ -120,6 +125,9 @@ def _find(tenant: str, approval_id: str) -> ApprovalRecord:
 
 def _decide(record: ApprovalRecord, request: DecisionRequest, by: str) -> ApprovalView:
     if request.proposal is not None:
+        if (size := proposal_bytes(request.proposal)) > MAX_PROPOSAL_BYTES:
+            message = f"the proposal is {size} bytes of JSON; at most {MAX_PROPOSAL_BYTES}"
+            raise InvalidProposal(message, field="proposal")
         check_proposal(record.proposal_schema, request.proposal)
     try:
         decided, token = _store().decide(
@@ -131,8 +139,25 @@ def _decide(record: ApprovalRecord, request: DecisionRequest, by: str) -> Approv
         raise ApprovalExpiredError("the approval's deadline has passed") from None
     except ApprovalNotFound:
         raise ApprovalNotFoundError("no such approval") from None
-    approval_step.complete(decided, token, aws.client("stepfunctions"))
+    try:
+        approval_step.complete(decided, token, aws.client("stepfunctions"))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in NOT_WAITING_ERRORS:
+            raise
+        return _not_waiting(decided, token)
     return view(decided)
+
+
+def _not_waiting(decided: ApprovalRecord, token: str) -> ApprovalView:
+    """SendTaskSuccess found no task waiting on `token`. If a retried request of the approval has
+    replaced it, that delivery found the decision and resumed the run itself. Otherwise the run
+    stopped waiting (the deadline passed, or the execution was stopped) before the decision reached
+    it: the approval is marked expired, and the caller is told that nothing was done."""
+    store = _store()
+    if store.token_for(decided.tenant, decided.approval_id) != token:
+        return view(decided)
+    store.lapse(decided)
+    raise ApprovalExpiredError("the run stopped waiting before this decision reached it; nothing was done")
 
 
 def check_proposal(schema: dict[str, Any] | None, proposal: Any) -> None:
