@@ -5,12 +5,12 @@
                     └──────── <id>:next (turn + 1) <──┘
 
 The turn and call tasks invoke the step Lambda with `agent_action` "turn" or "tool"; it runs
-`sutram.agent_runtime`. A call of a tool that `needs_approval` answers {needs_approval: true} the
+`sutram.agent_runtime`. A call of a tool with `approval` rules answers {needs_approval: true} the
 first time; the iteration then asks for a decision on a `.waitForTaskToken` task of that tool, and
 the call runs again with the decision in `$.approval` (sutram.tool_approvals):
 
     <id>:call ─> <id>:approval? ──needs one──> <id>:approve <tool> ─> <id>:call
-                       │                        └─ deadline ─> <id>:no decision ─┘
+                       │                        └─ deadline ─> [<id>:escalate <tool> ─>] <id>:no decision ─┘
                        └─ else ─> <id>:called
  The loop's state is small and lives at `$.agents.<id>`:
 {turn, done, tool_calls: [{id, name, call}], result?}; the conversation stays in DynamoDB. The
@@ -32,6 +32,7 @@ from infra.constants import EXPIRED_DECISION, JSON_NULL
 from sutram.agent import AgentStep, AgentTool
 
 AGENTS_ROOT = "$.agents"
+APPROVAL_TIMED_OUT = "Sutram.ApprovalTimedOut"  # the error of a gated call nobody decided, with on_timeout: fail
 STEPS_ROOT = "$.steps"
 # Payload entries of the step's task that the tool calls do not need (the rest, e.g. run and
 # scope, is carried into each Map iteration).
@@ -151,23 +152,23 @@ def _approval_states(
     add_request_retries: Callable[[tasks.LambdaInvoke], None],
 ) -> sfn.Choice:
     """After a call: a Choice that ends the iteration, or, when the call answered that it needs a
-    decision, goes to its tool's waitForTaskToken task (each tool has its own deadline); the task
-    puts the decision at `$.approval` and goes back to the call."""
-    needs_approval = sfn.Condition.is_present("$.called.needs_approval")
-    choice = sfn.Choice(scope, f"{step.id}:approval?")
-    no_decision = sfn.Pass(scope, f"{step.id}:no decision", parameters=EXPIRED_DECISION, result_path="$.approval")
-    no_decision.next(call)
-    for tool in gated:
-        ask = tasks.LambdaInvoke(
+    decision, goes to its tool's waitForTaskToken task; the task puts the decision at `$.approval`
+    and goes back to the call. A missed deadline takes the tool's `on_timeout` path: reject (the
+    `no decision` pass), escalate (a second task asking `escalate_to`, then reject), or fail (a
+    Fail state named `APPROVAL_TIMED_OUT`: the tools Map fails, and the agent with it)."""
+
+    def ask(action: str, name: str, deadline: int) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
             scope,
-            f"{step.id}:approve {tool.name}",
-            state_name=f"{step.id}:approve {tool.name}",
+            name,
+            state_name=name,
             lambda_function=function,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=sfn.TaskInput.from_object(
                 iteration
                 | {
                     "agent_action": "approval",
+                    "approval_action": action,
                     "task_token": sfn.JsonPath.task_token,
                     "entered_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
                 }
@@ -175,12 +176,41 @@ def _approval_states(
             retry_on_service_exceptions=False,
             result_path="$.approval",
             # The decision deadline: no Lambda runs while the task waits.
-            task_timeout=sfn.Timeout.duration(Duration.seconds(tool.approval_timeout_seconds)),
+            task_timeout=sfn.Timeout.duration(Duration.seconds(deadline)),
         )
-        add_request_retries(ask)
-        ask.add_catch(no_decision, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
-        ask.next(call)
-        choice.when(sfn.Condition.and_(needs_approval, sfn.Condition.string_equals("$.called.name", tool.name)), ask)
+        add_request_retries(task)
+        task.next(call)
+        return task
+
+    needs_approval = sfn.Condition.is_present("$.called.needs_approval")
+    choice = sfn.Choice(scope, f"{step.id}:approval?")
+    no_decision: sfn.Pass | None = None
+    for tool in gated:
+        rules = tool.approval
+        assert rules is not None
+        request = ask("request", f"{step.id}:approve {tool.name}", rules.timeout_seconds)
+        if rules.on_timeout == "fail":
+            undecided = sfn.Fail(
+                scope,
+                f"{step.id}:{tool.name} undecided",
+                error=APPROVAL_TIMED_OUT,
+                cause=f"no one decided on a call of {tool.name} by agent {step.id} before its approval deadline",
+            )
+            request.add_catch(undecided, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+        else:
+            if no_decision is None:
+                no_decision = sfn.Pass(
+                    scope, f"{step.id}:no decision", parameters=EXPIRED_DECISION, result_path="$.approval"
+                )
+                no_decision.next(call)
+            expired: sfn.IChainable = no_decision
+            if rules.on_timeout == "escalate":
+                escalate = ask("escalate", f"{step.id}:escalate {tool.name}", rules.escalation_deadline)
+                escalate.add_catch(no_decision, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+                expired = escalate
+            request.add_catch(expired, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+        this_tool = sfn.Condition.string_equals("$.called.name", tool.name)
+        choice.when(sfn.Condition.and_(needs_approval, this_tool), request)
     return choice.otherwise(sfn.Succeed(scope, f"{step.id}:called"))
 
 

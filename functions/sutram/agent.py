@@ -5,7 +5,7 @@
       system: You are a careful support engineer.
       prompt: "Find out why order {{order}} is late and what to tell the customer."
       input: {order: $.input.order_id}
-      tools: [lookup_order, {name: refund_order, needs_approval: true}]
+      tools: [lookup_order, {name: issue_refund, approval: {group: finance}}]
       limits: {max_turns: 20, max_tokens: 100000, max_seconds: 900}
 
 Every turn (one model call) and every tool call is a checkpoint of its own under the agent's path:

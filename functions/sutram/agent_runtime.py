@@ -35,11 +35,13 @@ ANSWERED = "answered"
 # Step Functions history events of one loop iteration, measured on the compiled loop: the turn task,
 # the done? choice, the tools Map and the next-turn pass (13), and each tool call's task (7). In an
 # agent with gated tools each call adds its approval? choice and end (4), and a gated call at most
-# 15 more: the call that asks, the wait, the expiry pass when nobody decides, and the choice again.
+# 15 more: the call that asks, the wait, the expiry pass when nobody decides, and the choice again;
+# 6 more for the second wait of a tool whose approvals escalate.
 EVENTS_PER_TURN = 13
 EVENTS_PER_CALL = 7
 EVENTS_PER_CALL_CHECK = 4
 EVENTS_PER_APPROVAL = 15
+EVENTS_PER_ESCALATION = 6
 
 
 class Approval(BaseModel):
@@ -223,9 +225,13 @@ def _history_full(step: AgentStep, event: AgentTurnEvent, events_per_turn: dict[
 
 def _turn_events(step: AgentStep, calls: list[ToolCall]) -> int:
     """The history events of a turn that made `calls` (at most, for gated calls)."""
-    gated = sum(1 for call in calls if (tool := step.tool(call.name)) is not None and tool.needs_approval)
     per_call = EVENTS_PER_CALL + (EVENTS_PER_CALL_CHECK if step.gated_tools else 0)
-    return EVENTS_PER_TURN + per_call * len(calls) + EVENTS_PER_APPROVAL * gated
+    events = EVENTS_PER_TURN + per_call * len(calls)
+    for call in calls:
+        rules = (tool := step.tool(call.name)) and tool.approval
+        if rules:
+            events += EVENTS_PER_APPROVAL + (EVENTS_PER_ESCALATION if rules.on_timeout == "escalate" else 0)
+    return events
 
 
 def _limit_reached(step: AgentStep, turn: int, used_tokens: int, started_at: float) -> str | None:

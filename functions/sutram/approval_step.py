@@ -36,7 +36,7 @@ from sutram.approvals import (
     utc_iso,
 )
 from sutram.artifacts import ArtifactStore
-from sutram.definition import ApprovalStep, render_template
+from sutram.definition import ApprovalRules, ApprovalStep, render_template
 from sutram.errors import InvalidStepInput
 from sutram.steps import RunRef
 
@@ -112,15 +112,18 @@ def request_approval(payload: dict[str, Any], runtime: ApprovalRuntime, now: dat
     """Record the approval with this delivery's task token and notify the approvers."""
     event = ApprovalEvent.model_validate(payload)
     record = build_record(event, runtime.artifacts, now or datetime.now(UTC))
-    if event.approval_action == "escalate":
-        first = approval_id_for(event.run.tenant, event.run.run_id, event.scope + event.step.id)
-        runtime.store.expire(event.run.tenant, first, "escalated")
-    open_and_notify(record, event.task_token, runtime)
+    escalates = event.scope + event.step.id if event.approval_action == "escalate" else None
+    open_and_notify(record, event.task_token, runtime, escalates)
 
 
-def open_and_notify(record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime) -> None:
-    """Store a pending approval with the token of the task that waits for it, and notify its group.
-    A retried request finds the same record: a decided one resumes this delivery at once."""
+def open_and_notify(
+    record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime, escalates: str | None = None
+) -> None:
+    """Store a pending approval with the token of the task that waits for it, and notify its group;
+    when it `escalates` the approval of that step path, mark that one escalated first. A retried
+    request finds the same record: a decided one resumes this delivery at once."""
+    if escalates is not None:
+        runtime.store.expire(record.tenant, approval_id_for(record.tenant, record.run_id, escalates), "escalated")
     opened = runtime.store.open(record, task_token)
     if opened.decision is not None:
         complete(opened, task_token, runtime.stepfunctions)
@@ -149,7 +152,6 @@ def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) 
             f"step {step.id!r} proposal: {size} bytes of JSON, more than an approval holds ({MAX_PROPOSAL_BYTES});"
             " propose the decision's essentials, and keep large content in the run's steps"
         )
-    deadline = step.escalation_deadline if escalated else step.timeout_seconds
     return ApprovalRecord(
         approval_id=approval_id_for(run.tenant, run.run_id, path),
         tenant=run.tenant,
@@ -159,12 +161,22 @@ def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) 
         summary=render_template(step.summary, args),
         proposal=proposal,
         proposal_schema=step.proposal_schema,
-        group=str(step.escalate_to) if escalated else step.group,
-        created_at=utc_iso(now),
-        expires_at=utc_iso((event.entered_at or now) + timedelta(seconds=deadline)),
-        timeout_action="reject" if escalated else step.on_timeout,
-        escalate_to=None if escalated else step.escalate_to,
+        **terms(step, escalated, now, event.entered_at),
     )
+
+
+def terms(rules: ApprovalRules, escalated: bool, now: datetime, entered_at: datetime | None) -> dict[str, Any]:
+    """The record's fields that follow from the rules: who decides, by when (counted from when the
+    waiting task was entered), and what a missed deadline does. An escalated approval is decided
+    by `escalate_to`, and its own missed deadline rejects."""
+    deadline = rules.escalation_deadline if escalated else rules.timeout_seconds
+    return {
+        "group": str(rules.escalate_to) if escalated else rules.group,
+        "created_at": utc_iso(now),
+        "expires_at": utc_iso((entered_at or now) + timedelta(seconds=deadline)),
+        "timeout_action": "reject" if escalated else rules.on_timeout,
+        "escalate_to": None if escalated else rules.escalate_to,
+    }
 
 
 def notify(record: ApprovalRecord, runtime: ApprovalRuntime) -> None:

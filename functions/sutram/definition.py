@@ -101,23 +101,41 @@ class LlmStep(_PromptedStep):
     output: Literal["text", "json"] = "text"
 
 
-class AgentTool(_Strict):
-    """A tool the agent may call. With `needs_approval`, each call waits for a decision from a member
-    of `group` (sutram.tool_approvals), for at most `approval_timeout_seconds`; the call then runs
-    with the approved, possibly edited, arguments, or the model reads that it was rejected."""
+class ApprovalRules(_Strict):
+    """Who decides, by when, and what happens when nobody does: for `approval` steps and for the
+    calls of gated agent tools. When `timeout_seconds` pass, `on_timeout` rejects, escalates to
+    `escalate_to` (who has `escalate_timeout_seconds`, then it rejects), or fails the run."""
 
-    name: str
-    needs_approval: bool = False
-    group: str | None = Field(None, min_length=1, max_length=128)
-    approval_timeout_seconds: int = Field(86_400, ge=1, le=31_536_000)
+    group: str = Field(min_length=1, max_length=128)
+    timeout_seconds: int = Field(86_400, ge=1, le=31_536_000)  # the decision deadline
+    on_timeout: Literal["reject", "escalate", "fail"] = "reject"
+    escalate_to: str | None = Field(None, min_length=1, max_length=128)
+    escalate_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000)  # default: timeout_seconds
 
     @model_validator(mode="after")
-    def _gated_tools_name_their_approvers(self) -> AgentTool:
-        if self.needs_approval and self.group is None:
-            raise ValueError(f"tool {self.name!r} needs_approval but names no group to decide it")
-        if self.group is not None and not self.needs_approval:
-            raise ValueError(f"tool {self.name!r} names a group but does not set needs_approval: true")
+    def _escalation_is_complete(self) -> ApprovalRules:
+        if (self.on_timeout == "escalate") != (self.escalate_to is not None):
+            raise ValueError("'escalate_to' is needed with on_timeout: escalate, and only with it")
+        if self.escalate_timeout_seconds is not None and self.on_timeout != "escalate":
+            raise ValueError("'escalate_timeout_seconds' is only for on_timeout: escalate")
         return self
+
+    @property
+    def escalation_deadline(self) -> int:
+        return self.escalate_timeout_seconds or self.timeout_seconds
+
+
+class AgentTool(_Strict):
+    """A tool the agent may call. With `approval`, each call waits for a decision under those rules
+    (sutram.tool_approvals); the call then runs with the approved, possibly edited, arguments, or
+    the model reads that it was rejected or that nobody decided in time."""
+
+    name: str
+    approval: ApprovalRules | None = None
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval is not None
 
 
 class AgentLimits(_Strict):
@@ -133,7 +151,7 @@ class AgentStep(_PromptedStep):
     """A model calling tools in a loop until it answers or a limit ends it (see sutram.agent)."""
 
     type: Literal["agent"]
-    tools: list[AgentTool] = Field(min_length=1)  # a plain name, or {name, needs_approval, group, ...}
+    tools: list[AgentTool] = Field(min_length=1)  # a plain name, or {name, approval: {group, ...}}
     limits: AgentLimits = Field(default_factory=AgentLimits)
     parallel_tool_calls: bool = True  # run one turn's calls at once, else one after another
     # For the scripted provider: one action per turn, {call, arguments}, a list of them, or {answer}.
@@ -330,22 +348,18 @@ class TransformStep(_Container):
         return output
 
 
-class ApprovalStep(_Container):
+class ApprovalStep(ApprovalRules, _Container):
     """Wait for a person of `group` to approve or reject `proposal`, the proposed action as data,
-    until `timeout_seconds` pass; then `on_timeout` decides. No Lambda runs while it waits.
-    Its output is {outcome: approve | reject | expired, proposal (as approved, maybe edited), by,
-    comment}. `summary` is what the approver reads; its {{placeholders}} are filled from `input`."""
+    until `timeout_seconds` pass; then `on_timeout` decides (ApprovalRules). No Lambda runs while
+    it waits. Its output is {outcome: approve | reject | expired, proposal (as approved, maybe
+    edited), by, comment}. `summary` is what the approver reads; its {{placeholders}} are filled
+    from `input`."""
 
     type: Literal["approval"]
     summary: str = Field(min_length=1)
     input: dict[str, Any] = Field(default_factory=dict)
     proposal: Any = None  # an expression, or a mapping of literals and expressions
     proposal_schema: dict[str, Any] | None = None  # JSON Schema an edited proposal must satisfy
-    group: str = Field(min_length=1, max_length=128)
-    timeout_seconds: int = Field(86_400, ge=1, le=31_536_000)  # the decision deadline
-    on_timeout: Literal["reject", "escalate", "fail"] = "reject"
-    escalate_to: str | None = Field(None, min_length=1, max_length=128)
-    escalate_timeout_seconds: int | None = Field(None, ge=1, le=31_536_000)  # default: timeout_seconds
     retry: RetryPolicy = Field(default_factory=RetryPolicy)  # of the request (recording and notifying)
 
     @model_validator(mode="after")
@@ -355,15 +369,7 @@ class ApprovalStep(_Container):
         for name in _PLACEHOLDER.findall(self.summary):
             if name not in self.input:
                 raise ValueError(f"summary placeholder {{{{{name}}}}} has no entry in input")
-        if (self.on_timeout == "escalate") != (self.escalate_to is not None):
-            raise ValueError("'escalate_to' is needed with on_timeout: escalate, and only with it")
-        if self.escalate_timeout_seconds is not None and self.on_timeout != "escalate":
-            raise ValueError("'escalate_timeout_seconds' is only for on_timeout: escalate")
         return self
-
-    @property
-    def escalation_deadline(self) -> int:
-        return self.escalate_timeout_seconds or self.timeout_seconds
 
 
 TaskStep = Annotated[LlmStep | ToolStep, Field(discriminator="type")]

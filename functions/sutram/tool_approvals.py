@@ -1,28 +1,31 @@
-"""Approvals for gated agent tool calls: a tool declared `needs_approval` runs only once a member of
-its `group` approves the call, with the model's arguments or edited ones.
+"""Approvals for gated agent tool calls: a tool declared with `approval` rules runs only once a
+member of their `group` approves the call, with the model's arguments or edited ones.
 
     <agent>:call ─ {needs_approval} ─> <agent>:approve <tool> (waitForTaskToken) ─> request_tool_approval:
                                          record {summary, proposal: the arguments, schema: the tool's}
     decision (API) ─> SendTaskSuccess {outcome, proposal, by, comment} ─> <agent>:call again, with it
-    deadline passes ─> <agent>:no decision {outcome: expired} ─> <agent>:call again, with that
+    deadline passes ─> on_timeout: reject ─> <agent>:no decision {outcome: expired} ─> <agent>:call again
+                       on_timeout: escalate ─> <agent>:escalate <tool> asks `escalate_to` the same way
+                       on_timeout: fail ─> the tools Map fails, and with it the run
 
 The approval is the same record an `approval` step opens (sutram.approvals), keyed by the call's
-checkpoint path (`<agent>/turn-0003/call-001`), so the approvals API, callback links, notifications
-and the CLI decide it like any other. No Lambda runs while the call waits.
+checkpoint path (`<agent>/turn-0003/call-001`, `…@escalation` when escalated), so the approvals
+API, callback links, notifications and the CLI decide it like any other. No Lambda runs while the
+call waits.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from sutram.agent import AgentStep, call_path
 from sutram.agent_runtime import recorded_turn, tool_call
-from sutram.approval_step import ApprovalRuntime, open_and_notify
-from sutram.approvals import ApprovalRecord, approval_id_for, utc_iso
+from sutram.approval_step import ESCALATION_SUFFIX, ApprovalRuntime, open_and_notify, terms
+from sutram.approvals import ApprovalRecord, approval_id_for
 from sutram.errors import StepFailed
 from sutram.models import ToolCall
 from sutram.steps import RunRef, StepRuntime
@@ -36,6 +39,8 @@ class ToolApprovalEvent(BaseModel):
     """The payload of a gated call's approval task."""
 
     agent_action: Literal["approval"]
+    # request: the first approval; escalate: its deadline passed, ask `escalate_to` instead.
+    approval_action: Literal["request", "escalate"] = "request"
     run: RunRef
     scope: str = ""
     step: AgentStep
@@ -61,27 +66,27 @@ def request_tool_approval(
     answer = recorded_turn(event.run, event.agent_path, event.turn, steps)
     call = tool_call(answer, event.agent_path, event.turn, event.call)
     record = build_record(event, call, answer["text"], now or datetime.now(UTC))
-    open_and_notify(record, event.task_token, approvals)
+    escalates = event.path if event.approval_action == "escalate" else None
+    open_and_notify(record, event.task_token, approvals, escalates)
 
 
 def build_record(event: ToolApprovalEvent, call: ToolCall, reasoning: str, now: datetime) -> ApprovalRecord:
     tool = event.step.tool(call.name)
-    if tool is None or tool.group is None:
+    if tool is None or tool.approval is None:
         raise StepFailed(f"agent {event.step.id!r}: tool {call.name!r} does not need an approval")
+    escalated = event.approval_action == "escalate"
+    path = event.path + (ESCALATION_SUFFIX if escalated else "")
     run = event.run
     return ApprovalRecord(
-        approval_id=approval_id_for(run.tenant, run.run_id, event.path),
+        approval_id=approval_id_for(run.tenant, run.run_id, path),
         tenant=run.tenant,
         run_id=run.run_id,
         workflow=run.workflow,
-        step_path=event.path,
+        step_path=path,
         summary=summary(event.step.id, call, reasoning),
         proposal=call.arguments,
         proposal_schema=get_tool(call.name).args_model.model_json_schema(),
-        group=tool.group,
-        created_at=utc_iso(now),
-        expires_at=utc_iso((event.entered_at or now) + timedelta(seconds=tool.approval_timeout_seconds)),
-        timeout_action="reject",
+        **terms(tool.approval, escalated, now, event.entered_at),
     )
 
 

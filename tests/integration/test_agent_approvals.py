@@ -11,7 +11,12 @@ import boto3
 import pytest
 
 from sutram import aws, runs
-from sutram.agent_runtime import EVENTS_PER_APPROVAL, EVENTS_PER_CALL, EVENTS_PER_CALL_CHECK
+from sutram.agent_runtime import (
+    EVENTS_PER_APPROVAL,
+    EVENTS_PER_CALL,
+    EVENTS_PER_CALL_CHECK,
+    EVENTS_PER_ESCALATION,
+)
 from sutram.approvals import AlreadyDecided, ApprovalExpired
 from tests.integration.conftest import decide, start, wait_for_approval, wait_for_end
 
@@ -82,13 +87,16 @@ def test_a_rejected_call_never_runs_and_the_model_answers_knowing_why(cloud):
     assert reply is not None and "RF-" not in json.dumps(reply)
 
 
-def test_two_gated_calls_of_one_turn_wait_side_by_side_and_a_missed_deadline_is_reported(cloud):
+def test_two_gated_calls_wait_side_by_side_and_a_deadline_missed_twice_is_reported_to_the_model(cloud):
     run_id, execution_arn = start("agent-gated", {"order": "A-1001"})
     refund = wait_for_approval(run_id, "clerk/turn-0000/call-000")
     order = wait_for_approval(run_id, "clerk/turn-0000/call-001")
     assert (refund.group, order.group) == ("finance", "buyers")
 
-    time.sleep(1.5)  # the order's 1 s deadline passes while finance has not decided yet
+    # The order's 1 s deadline passes, so cfo is asked; cfo's 1 s passes too. Finance decides late.
+    escalated = wait_for_approval(run_id, "clerk/turn-0000/call-001@escalation")
+    assert (escalated.group, escalated.proposal) == ("cfo", order.proposal)
+    time.sleep(1.5)
     decide(refund, "approve", by="fin-ana")
     finished = wait_for_end(run_id, execution_arn)
 
@@ -101,13 +109,30 @@ def test_two_gated_calls_of_one_turn_wait_side_by_side_and_a_missed_deadline_is_
         "content": "no one decided on this call before its approval deadline, so it did not run",
         "is_error": True,
     }
-    with pytest.raises(ApprovalExpired):  # a late decision is refused: the API answers 409
-        decide(order, "approve", by="buyer-bo")
+    first = aws.approval_store().get(TENANT, order.approval_id)
+    assert first is not None and first.status == "escalated"
+    for late in (order, escalated):  # a late decision is refused: the API answers 409
+        with pytest.raises(ApprovalExpired):
+            decide(late, "approve", by="buyer-bo")
     entered = [e["stateEnteredEventDetails"]["name"] for e in finished.history if e["type"] == "TaskStateEntered"]
     assert entered.count("clerk:call") == 4  # each call asked, then ran with its decision
     # What the history budget counts for these calls, less the expiry pass the approved call skipped.
     (tools_events,) = tool_map_events(finished.history)
-    assert tools_events == 4 + 2 * (EVENTS_PER_CALL + EVENTS_PER_CALL_CHECK) + 2 * EVENTS_PER_APPROVAL - 2
+    per_call = EVENTS_PER_CALL + EVENTS_PER_CALL_CHECK
+    assert tools_events == 4 + 2 * per_call + 2 * EVENTS_PER_APPROVAL + EVENTS_PER_ESCALATION - 2
+
+
+def test_a_gated_call_whose_deadline_fails_the_run_fails_it_and_nothing_runs(cloud):
+    run_id, execution_arn = start("agent-gated-fail", {})
+    wait_for_approval(run_id, "buyer/turn-0000/call-000")
+    run = wait_for_end(run_id, execution_arn)
+
+    assert run.status == "FAILED"
+    record = runs.get_run(runs.default_backend(), TENANT, run_id)
+    assert record.status == "FAILED" and record.error is not None
+    assert record.error.error == "Sutram.ApprovalTimedOut"
+    assert record.error.cause == "no one decided on a call of place_order by agent buyer before its approval deadline"
+    assert "buyer/turn-0000/call-000" not in checkpoints(run_id)  # the order was never placed
 
 
 def tool_map_events(history: list[dict[str, Any]]) -> list[int]:

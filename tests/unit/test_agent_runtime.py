@@ -221,7 +221,7 @@ def test_max_seconds_counts_from_the_first_turn(model, monkeypatch):
     assert len(model.requests) == 1
 
 
-GATED = [{"name": "unit_place_order", "needs_approval": True, "group": "ops"}]
+GATED = [{"name": "unit_place_order", "approval": {"group": "ops"}}]
 ORDER_WIDGET = {"call": "unit_place_order", "arguments": {"item": "widget"}}
 
 

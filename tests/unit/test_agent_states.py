@@ -77,8 +77,8 @@ def graph_of(step: AgentStep, **hooks: Any) -> dict[str, Any]:
 
 
 def test_a_call_needing_approval_asks_its_tools_approval_task_then_runs_again_with_the_decision() -> None:
-    refund = {"name": "issue_refund", "needs_approval": True, "group": "finance", "approval_timeout_seconds": 7200}
-    order = {"name": "place_order", "needs_approval": True, "group": "buyers", "approval_timeout_seconds": 60}
+    refund = {"name": "issue_refund", "approval": {"group": "finance", "timeout_seconds": 7200}}
+    order = {"name": "place_order", "approval": {"group": "buyers", "timeout_seconds": 60}}
     step = AgentStep.model_validate(STEP | {"tools": ["lookup_order", refund, order]})
     asking: list[str] = []
 
@@ -114,6 +114,7 @@ def test_a_call_needing_approval_asks_its_tools_approval_task_then_runs_again_wi
             "turn.$": "$.turn",
             "call.$": "$.call",
             "agent_action": "approval",
+            "approval_action": "request",
             "task_token.$": "$$.Task.Token",
             "entered_at.$": "$$.State.EnteredTime",
         }
@@ -133,7 +134,7 @@ def test_a_call_needing_approval_asks_its_tools_approval_task_then_runs_again_wi
 
 
 def test_a_gated_tool_waits_a_day_by_default_and_ungated_agents_get_no_approval_states() -> None:
-    refund = {"name": "issue_refund", "needs_approval": True, "group": "finance"}
+    refund = {"name": "issue_refund", "approval": {"group": "finance"}}
     gated = graph_of(AgentStep.model_validate(STEP | {"tools": ["lookup_order", refund]}))["States"]
     plain = graph_of(AgentStep.model_validate(STEP))["States"]
 
@@ -148,3 +149,35 @@ def test_a_gated_tool_waits_a_day_by_default_and_ungated_agents_get_no_approval_
     assert gated_states["triage:approve issue_refund"]["TimeoutSeconds"] == 86_400
     assert list(plain["triage:tools"]["ItemProcessor"]["States"]) == ["triage:call"]
     assert "approval.$" not in plain["triage:tools"]["ItemProcessor"]["States"]["triage:call"]["Parameters"]
+
+
+def test_a_gated_tools_missed_deadline_escalates_or_fails_as_declared() -> None:
+    escalating = {
+        "name": "issue_refund",
+        "approval": {
+            "group": "finance",
+            "on_timeout": "escalate",
+            "escalate_to": "cfo",
+            "escalate_timeout_seconds": 600,
+        },
+    }
+    failing = {"name": "place_order", "approval": {"group": "buyers", "on_timeout": "fail"}}
+    step = AgentStep.model_validate(STEP | {"tools": [escalating, failing]})
+
+    states = graph_of(step)["States"]["triage:tools"]["ItemProcessor"]["States"]
+
+    assert states["triage:approve issue_refund"]["Catch"] == [
+        {"ErrorEquals": ["States.Timeout"], "Next": "triage:escalate issue_refund"}
+    ]
+    escalate = states["triage:escalate issue_refund"]
+    assert escalate["TimeoutSeconds"] == 600 and escalate["Next"] == "triage:call"
+    assert escalate["Parameters"]["Payload"]["approval_action"] == "escalate"
+    assert escalate["Catch"] == [{"ErrorEquals": ["States.Timeout"], "Next": "triage:no decision"}]
+    assert states["triage:approve place_order"]["Catch"] == [
+        {"ErrorEquals": ["States.Timeout"], "Next": "triage:place_order undecided"}
+    ]
+    assert states["triage:place_order undecided"] == {  # fails the Map, and the agent with it
+        "Type": "Fail",
+        "Error": "Sutram.ApprovalTimedOut",
+        "Cause": "no one decided on a call of place_order by agent triage before its approval deadline",
+    }

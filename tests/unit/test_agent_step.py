@@ -6,17 +6,21 @@ import pytest
 from pydantic import ValidationError
 
 from sutram.agent import AgentLimits, AgentStep, AgentTool, call_path, turn_path
+from sutram.definition import ApprovalRules
 
 BASE = {"id": "triage", "type": "agent", "prompt": "Why is {{order}} late?", "input": {"order": "$.input.order"}}
 
 
 def test_tools_are_plain_names_or_declare_that_they_need_approval() -> None:
-    gated = {"name": "http_fetch", "needs_approval": True, "group": "ops"}
+    gated = {"name": "http_fetch", "approval": {"group": "ops"}}
     step = AgentStep.model_validate(BASE | {"tools": ["extract_text", gated]})
 
-    fetch = AgentTool(name="http_fetch", needs_approval=True, group="ops", approval_timeout_seconds=86_400)
+    fetch = AgentTool(
+        name="http_fetch", approval=ApprovalRules(group="ops", timeout_seconds=86_400, on_timeout="reject")
+    )
     assert step.tools == [AgentTool(name="extract_text"), fetch]
-    assert step.tool("http_fetch") == fetch and step.gated_tools == [fetch]
+    assert step.tool("http_fetch") == fetch and step.gated_tools == [fetch] and fetch.needs_approval
+    assert not step.tools[0].needs_approval
     assert step.tool("place_order") is None
     assert step.limits == AgentLimits(max_turns=20, max_tokens=100_000, max_seconds=900)
     assert step.parallel_tool_calls is True
@@ -31,16 +35,14 @@ def test_tools_are_plain_names_or_declare_that_they_need_approval() -> None:
         ({"tools": []}, "at least 1 item"),
         ({"tools": ["extract_text"], "input": {}}, r"placeholder \{\{order\}\} has no entry in input"),
         ({"tools": ["extract_text"], "limits": {"max_turns": 0}}, "greater than or equal to 1"),
+        ({"tools": [{"name": "http_fetch", "approval": {}}]}, r"approval.group\n  Field required"),
+        ({"tools": [{"name": "http_fetch", "needs_approval": True}]}, r"needs_approval\n  Extra inputs"),
         (
-            {"tools": [{"name": "http_fetch", "needs_approval": True}]},
-            "tool 'http_fetch' needs_approval but names no group to decide it",
+            {"tools": [{"name": "http_fetch", "approval": {"group": "ops", "on_timeout": "escalate"}}]},
+            "'escalate_to' is needed with on_timeout: escalate, and only with it",
         ),
         (
-            {"tools": [{"name": "http_fetch", "group": "ops"}]},
-            "tool 'http_fetch' names a group but does not set needs_approval: true",
-        ),
-        (
-            {"tools": [{"name": "http_fetch", "needs_approval": True, "group": "ops", "approval_timeout_seconds": 0}]},
+            {"tools": [{"name": "http_fetch", "approval": {"group": "ops", "timeout_seconds": 0}}]},
             "greater than or equal to 1",
         ),
     ],

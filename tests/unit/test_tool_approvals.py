@@ -42,7 +42,16 @@ STEP = {
     "input": {"item": "$.input.item"},
     "tools": [
         "unit_lookup_inventory",
-        {"name": "unit_refund", "needs_approval": True, "group": "finance", "approval_timeout_seconds": 7200},
+        {
+            "name": "unit_refund",
+            "approval": {
+                "group": "finance",
+                "timeout_seconds": 7200,
+                "on_timeout": "escalate",
+                "escalate_to": "cfo",
+                "escalate_timeout_seconds": 600,
+            },
+        },
     ],
     "script": [
         [
@@ -53,9 +62,10 @@ STEP = {
 }
 
 
-def payload(call: int = 1, token: str = TOKEN, scope: str = "") -> dict[str, Any]:
+def payload(call: int = 1, token: str = TOKEN, scope: str = "", action: str = "request") -> dict[str, Any]:
     return {
         "agent_action": "approval",
+        "approval_action": action,
         "run": RUN,
         "scope": scope,
         "step": STEP,
@@ -81,8 +91,13 @@ def test_the_call_is_recorded_as_an_approval_of_its_arguments_for_the_tools_grou
     assert record.summary == 'Agent clerk wants to call unit_refund with {"amount_cents": 6400, "order": "A-1"}'
     assert record.proposal == {"order": "A-1", "amount_cents": 6400}
     assert record.proposal_schema == Refund.model_json_schema()
-    assert (record.group, record.status, record.timeout_action) == ("finance", "pending", "reject")
-    # The deadline counts from when the task was entered: the tool's approval_timeout_seconds later.
+    assert (record.group, record.status, record.timeout_action, record.escalate_to) == (
+        "finance",
+        "pending",
+        "escalate",
+        "cfo",
+    )
+    # The deadline counts from when the task was entered: the tool's timeout_seconds later.
     assert (record.created_at, record.expires_at) == ("2026-01-05T09:00:00.000Z", "2026-01-05T10:59:58.500Z")
     assert approval_runtime.store.token_for("acme", approval_id) == TOKEN
 
@@ -145,3 +160,20 @@ def test_the_summary_quotes_what_the_model_said_and_clips_long_text():
     assert arguments.startswith('Agent clerk wants to call unit_refund with {"amount_cents": 6400, "note": "xxx')
     assert len(arguments) == len("Agent clerk wants to call unit_refund with ") + 600 and arguments.endswith("…")
     assert said == "The desk came 4 days late; policy says 10%."
+
+
+def test_a_missed_deadline_escalates_the_call_to_the_escalation_group(turn_recorded, approval_runtime):
+    request_tool_approval(payload(), aws.step_runtime(), approval_runtime, NOW)
+
+    request_tool_approval(payload(token="token-2", action="escalate"), aws.step_runtime(), approval_runtime, NOW)
+
+    first = approval_runtime.store.get("acme", approval_id_for("acme", "run-1", "clerk/turn-0000/call-001"))
+    escalated_id = approval_id_for("acme", "run-1", "clerk/turn-0000/call-001@escalation")
+    escalated = approval_runtime.store.get("acme", escalated_id)
+    assert first is not None and first.status == "escalated"
+    assert escalated is not None and escalated.step_path == "clerk/turn-0000/call-001@escalation"
+    assert (escalated.group, escalated.timeout_action, escalated.escalate_to) == ("cfo", "reject", None)
+    assert escalated.expires_at == "2026-01-05T09:09:58.500Z"  # escalate_timeout_seconds after entering
+    assert escalated.proposal == first.proposal
+    assert approval_runtime.store.token_for("acme", escalated_id) == "token-2"
+    assert [json.loads(entry["Detail"])["group"] for entry in approval_runtime.events.entries] == ["finance", "cfo"]
