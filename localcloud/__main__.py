@@ -4,7 +4,8 @@ serve  start the local cloud and the API on 127.0.0.1 until Ctrl-C; the `sutram`
 demo   analyse three documents with the document-analysis workflow through the API, with every
        run's `summarise` step killed right after its model call, and show that Step Functions
        retried it and the model was called once; then a procurement run that waits for finance's
-       approval, given (with an edit) through the API.
+       approval, and a support agent whose refund call waits for one, both given (with an edit)
+       through the API.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -68,20 +70,50 @@ def demo() -> int:
         output = report["output"]
         print(f"   summary:  {output['summary']}")
         print(f"   entities: {', '.join(entity['name'] for entity in output['entities'])}\n")
-    failed += _procurement(client, number + 1) != 0
+    number += 1
+    failed += _decided_through_api(
+        client,
+        number,
+        "procurement",
+        {"item": "laptop", "needed": 10},
+        "10 laptops; finance must approve the order",
+        {"quantity": 5},
+        "5 now, the rest next quarter",
+    )
+    print()
+    failed += _decided_through_api(
+        client,
+        number + 1,
+        "customer-support",
+        {"customer": "Ada", "order_id": "A-1001", "message": "My standing desk is four days late."},
+        "a late desk; the support agent's refund call needs an approver",
+        {"amount_cents": 3200},
+        "half now; the carrier owes us the rest",
+        show="investigate/turn-0002/call-000",
+    )
     session.stop()
     print("All runs succeeded; no model call was paid twice." if not failed else f"{failed} run(s) failed.")
     return 1 if failed else 0
 
 
-def _procurement(client: ApiClient, number: int) -> int:
-    """The approval gate: the run waits at zero compute until finance decides through the API."""
-    print(f"{number}. POST /workflows/procurement/runs  (10 laptops; finance must approve the order)")
+def _decided_through_api(
+    client: ApiClient,
+    number: int,
+    workflow: str,
+    run_input: dict[str, Any],
+    why: str,
+    edit: dict[str, Any],
+    comment: str,
+    show: str | None = None,
+) -> int:
+    """An approval gate: the run waits at zero compute until ada decides, editing the proposal,
+    through the API."""
+    print(f"{number}. POST /workflows/{workflow}/runs  ({why})")
     _, run = client.request(
         "POST",
-        "/workflows/procurement/runs",
-        body={"input": {"item": "laptop", "needed": 10}},
-        headers={"Idempotency-Key": "demo-procurement"},
+        f"/workflows/{workflow}/runs",
+        body={"input": run_input},
+        headers={"Idempotency-Key": f"demo-{workflow}"},
     )
     deadline = time.monotonic() + 30
     while not (
@@ -94,16 +126,20 @@ def _procurement(client: ApiClient, number: int) -> int:
             return 1
         time.sleep(0.2)
     approval = pending[0]
-    print(f"   waiting for {approval['group']}: {approval['summary']}")
+    print(f"   waiting for {approval['group']} at {approval['step_path']}: {approval['summary']}")
     print(f"   proposal: {json.dumps(approval['proposal'])}")
-    edited = approval["proposal"] | {"quantity": 5}
     client.request(
         "POST",
         f"/approvals/{approval['approval_id']}/decision",
-        body={"decision": "approve", "comment": "5 now, the rest next quarter", "proposal": edited},
+        body={"decision": "approve", "comment": comment, "proposal": approval["proposal"] | edit},
     )
-    print("   POST /approvals/{id}/decision: approved by ada with the quantity edited to 5")
-    return follow(client, run["run_id"], sys.stdout, as_json=False)
+    edits = ", ".join(f"{name} edited to {value}" for name, value in edit.items())
+    print(f"   POST /approvals/{{id}}/decision: approved by ada with {edits}")
+    status = follow(client, run["run_id"], sys.stdout, as_json=False)
+    if show is not None:  # the output of the step that acted on the decision
+        step = next(s for s in client.get(f"/runs/{run['run_id']}/steps")["steps"] if s["id"] == show)
+        print(f"   {show}: {step['output']['content'] if isinstance(step['output'], dict) else step['output']}")
+    return status
 
 
 def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:
