@@ -106,7 +106,8 @@ def _access_log_format() -> apigw.AccessLogFormat:
                 "ip": field.context_identity_source_ip(),
                 "sub": field.context_authorizer_claims("sub"),
                 "method": field.context_http_method(),
-                "path": field.context_path(),
+                # The route, not the path: a callback path holds a signed approval link.
+                "resource": field.context_resource_path(),
                 "status": field.context_status(),
                 "responseLength": field.context_response_length(),
                 "integrationLatencyMs": field.context_integration_latency(),

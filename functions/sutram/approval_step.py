@@ -129,6 +129,16 @@ def open_and_notify(
         complete(opened, task_token, runtime.stepfunctions)
         return
     if opened.status == "pending":
+        logger.info(
+            "approval requested",
+            extra={
+                "approval_id": opened.approval_id,
+                "run_id": opened.run_id,
+                "step_path": opened.step_path,
+                "group": opened.group,
+                "expires_at": opened.expires_at,
+            },
+        )
         notify(opened, runtime)
 
 

@@ -4,11 +4,19 @@ API, with an edited proposal checked against the tool's own argument schema."""
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from sutram import aws
+import pytest
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+from sutram import approval_step, aws
+from sutram.api import decisions
 from sutram.approvals import approval_id_for
+from sutram.handlers import api as api_handler
+from sutram.handlers import step as step_handler
 from tests.e2e.conftest import Api
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk is late."}
@@ -29,7 +37,24 @@ def pending_approval(api: Api, approval_id: str, timeout: float = 20) -> dict[st
         time.sleep(0.05)
 
 
-def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_edited_amount(api: Api) -> None:
+@pytest.fixture
+def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[str]]]:
+    """The lines Sutram's loggers have written so far in the test, at INFO and up (event logging
+    included, were it on), formatted as Lambda's JSON lines are."""
+    loggers = [module.logger._logger for module in (approval_step, decisions, step_handler, api_handler)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+    formatter = LambdaPowertoolsFormatter()
+    names = {logger.name for logger in loggers}
+    yield lambda: [formatter.format(r) for r in caplog.records if r.name in names]
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_edited_amount(
+    api: Api, log_lines: Callable[[], list[str]]
+) -> None:
     started = api.start(COMPLAINT, workflow="customer-support")
     assert started.status_code == 201, started.text
     run_id = started.json()["run_id"]
@@ -69,3 +94,13 @@ def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_ed
     assert (issued["amount_cents"], issued["status"]) == (3200, "refunded")
     token = aws.approval_store().token_for("acme", approval_id)
     assert token and all(token not in text for text in [*responses, json.dumps(run)])
+    # The log tells the approval's story, and never holds the token.
+    lines = log_lines()
+    logged = [json.loads(line) for line in lines]
+    requested = [line for line in logged if line["message"] == "approval requested"]
+    decided = [line for line in logged if line["message"] == "approval decided"]
+    assert [(line["approval_id"], line["group"], line["step_path"]) for line in requested] == [
+        (approval_id, "approvers", REFUND_CALL)
+    ]
+    assert [(line["approval_id"], line["outcome"], line["by"]) for line in decided] == [(approval_id, "approve", "ada")]
+    assert all(token not in line for line in lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk.assertions import Match, Template
 
 from infra import constants
@@ -54,6 +56,14 @@ def test_api_is_regional_with_a_traced_throttled_logged_v1_stage(cdk_template: T
             ],
         },
     )
+
+
+def test_access_logs_name_the_route_not_the_path_so_callback_links_stay_out_of_them(cdk_template: Template) -> None:
+    [stage] = cdk_template.find_resources("AWS::ApiGateway::Stage").values()
+    fields = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+
+    assert fields["resource"] == "$context.resourcePath" and fields["sub"] == "$context.authorizer.claims.sub"
+    assert "$context.path" not in fields.values()
 
 
 def test_users_are_created_by_admins_with_an_immutable_tenant(cdk_template: Template) -> None:

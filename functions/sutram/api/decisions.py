@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.validation import validate
 from aws_lambda_powertools.utilities.validation.exceptions import SchemaValidationError
 from botocore.exceptions import ClientError
@@ -32,6 +33,8 @@ from sutram.approvals import (
 )
 from sutram.runs import InvalidCursor, RunsError
 from sutram.settings import get_settings
+
+logger = Logger(child=True)
 
 CALLBACK_DECIDER = "callback link"
 # What SendTaskSuccess answers when no task waits on the token any more.
@@ -139,6 +142,10 @@ def _decide(record: ApprovalRecord, request: DecisionRequest, by: str) -> Approv
         raise ApprovalExpiredError("the approval's deadline has passed") from None
     except ApprovalNotFound:
         raise ApprovalNotFoundError("no such approval") from None
+    logger.info(
+        "approval decided",
+        extra={"approval_id": decided.approval_id, "run_id": decided.run_id, "outcome": request.decision, "by": by},
+    )
     try:
         approval_step.complete(decided, token, aws.client("stepfunctions"))
     except ClientError as exc:

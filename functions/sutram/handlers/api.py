@@ -16,7 +16,9 @@ logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+# Never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it carries the caller's ID token,
+# and a callback request carries a signed approval link in its path.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

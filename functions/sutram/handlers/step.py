@@ -17,7 +17,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-@logger.inject_lambda_context
+# Never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: approval requests carry task tokens.
+@logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
