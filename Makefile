@@ -40,9 +40,10 @@ synth: install  ## CloudFormation template with bundled Lambda code, checked by 
 deploy: install
 	npx cdk deploy
 
-bench: install  ## Per-step and per-agent-turn AWS calls, bytes, transitions and time, on the local cloud
+bench: install  ## Per-step, per-agent-turn and per-approval AWS calls, bytes, transitions and time, on the local cloud
 	$(BIN)/python -m benchmarks.steps
 	$(BIN)/python -m benchmarks.agent
+	$(BIN)/python -m benchmarks.approvals
 
 clean:
 	rm -rf cdk.out .build .pytest_cache
