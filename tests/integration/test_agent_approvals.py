@@ -147,3 +147,20 @@ def tool_map_events(history: list[dict[str, Any]]) -> list[int]:
             counts.append(inside)
             inside = None
     return counts
+
+
+def test_an_approved_refund_whose_lambda_died_after_issuing_it_is_not_issued_again(cloud, inject_faults):
+    inject_faults(f"{REFUND_CALL}@after_tool_call")
+    run_id, execution_arn = start("customer-support", COMPLAINT)
+    decide(wait_for_approval(run_id, REFUND_CALL), "approve")
+    run = wait_for_end(run_id, execution_arn)
+
+    assert run.status == "SUCCEEDED"
+    failures = [
+        e["lambdaFunctionFailedEventDetails"]["error"] for e in run.history if e["type"] == "LambdaFunctionFailed"
+    ]
+    assert failures == ["Runtime.ExitError"]  # the approved call died once, after the refund
+    refund = checkpoints(run_id)[REFUND_CALL]
+    assert refund["attempt"] == 1  # the retry returned the recorded refund: it was issued once
+    assert json.loads(json.loads(refund["output"])["content"])["amount_cents"] == 6400
+    assert [event["type"] for event in run.history].count("TaskScheduled") == 1  # and asked once
