@@ -41,8 +41,8 @@ def pending_approval(api: Api, approval_id: str, timeout: float = 20) -> dict[st
 def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[str]]]:
     """The lines Sutram's loggers have written so far in the test, at INFO and up (event logging
     included, were it on), formatted as Lambda's JSON lines are."""
-    loggers = [module.logger._logger for module in (approval_step, decisions, step_handler, api_handler)]
-    levels = [logger.level for logger in loggers]
+    loggers = [module.logger for module in (approval_step, decisions, step_handler, api_handler)]
+    levels = [logger.log_level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.INFO)
     formatter = LambdaPowertoolsFormatter()
