@@ -164,3 +164,25 @@ def test_an_approved_refund_whose_lambda_died_after_issuing_it_is_not_issued_aga
     assert refund["attempt"] == 1  # the retry returned the recorded refund: it was issued once
     assert json.loads(json.loads(refund["output"])["content"])["amount_cents"] == 6400
     assert [event["type"] for event in run.history].count("TaskScheduled") == 1  # and asked once
+
+
+def test_gated_calls_of_an_agent_in_each_map_iteration_wait_for_their_own_decisions(cloud):
+    run_id, execution_arn = start("agent-gated-map", {"orders": ["A-1001", "A-1001"]})
+    first = wait_for_approval(run_id, "orders[0]/clerk/turn-0000/call-000")
+    second = wait_for_approval(run_id, "orders[1]/clerk/turn-0000/call-000")
+    assert first.approval_id != second.approval_id
+
+    decide(first, "approve", proposal=first.proposal | {"amount_cents": 50})
+    decide(second, "reject", comment="duplicate")
+    run = wait_for_end(run_id, execution_arn)
+
+    assert run.status == "SUCCEEDED"
+    approved = output(run_id, "orders[0]/clerk/turn-0000/call-000")
+    rejected = output(run_id, "orders[1]/clerk/turn-0000/call-000")
+    assert approved["is_error"] is False and '"amount_cents": 50, "status": "refunded"' in approved["content"]
+    assert rejected == {
+        "call_id": "call_0_0",
+        "name": "issue_refund",
+        "content": "a human (ana) rejected this call, so it did not run: duplicate",
+        "is_error": True,
+    }
