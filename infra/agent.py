@@ -28,11 +28,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constants import EXPIRED_DECISION, JSON_NULL
+from infra.constants import APPROVAL_TIMED_OUT, EXPIRED_DECISION, JSON_NULL
 from sutram.agent import AgentStep, AgentTool
 
 AGENTS_ROOT = "$.agents"
-APPROVAL_TIMED_OUT = "Sutram.ApprovalTimedOut"  # the error of a gated call nobody decided, with on_timeout: fail
 STEPS_ROOT = "$.steps"
 # Payload entries of the step's task that the tool calls do not need (the rest, e.g. run and
 # scope, is carried into each Map iteration).

@@ -69,3 +69,5 @@ CONTEXT_PUBLIC_API_URL = "sutram:publicApiUrl"  # e.g. https://api.example.com/v
 JSON_NULL = "States.StringToJson('null')"  # a JSON null in Parameters (CDK drops None values)
 # An approval's output when its deadline passes undecided: approval_step.decision_output's shape.
 EXPIRED_DECISION = {"outcome": "expired"} | {f"{name}.$": JSON_NULL for name in ("proposal", "by", "comment")}
+# The error of an approval nobody decided in time whose rules say `on_timeout: fail`.
+APPROVAL_TIMED_OUT = "Sutram.ApprovalTimedOut"

@@ -396,7 +396,8 @@ class WorkflowStateMachine(Construct):
         self, step: ApprovalStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None
     ) -> sfn.Chain:
         if step.on_timeout == "fail":
-            request = self._approval_task(step, step.id, "request", scope, result_path, None, on_error)
+            undecided = self._undecided(step, on_error)
+            request = self._approval_task(step, step.id, "request", scope, result_path, undecided, on_error)
             return sfn.Chain.custom(request, [request], request)
         expired = sfn.Pass(
             self,
@@ -412,6 +413,21 @@ class WorkflowStateMachine(Construct):
         escalated = self._approval_task(step, name, "escalate", scope, result_path, expired, on_error)
         request = self._approval_task(step, step.id, "request", scope, result_path, escalated, on_error)
         return sfn.Chain.custom(request, [request, escalated, expired], expired)
+
+    def _undecided(self, step: ApprovalStep, on_error: sfn.IChainable | None) -> sfn.IChainable:
+        """Where a missed deadline goes with `on_timeout: fail`: the workflow's failure path with a
+        named error, or, where there is none (in a map or a branch), a Fail state with that error."""
+        name, cause = f"{step.id} undecided", f"no one decided on approval step {step.id} before its deadline"
+        if on_error is None:
+            return sfn.Fail(self, name, state_name=name, error=constants.APPROVAL_TIMED_OUT, cause=cause)
+        error = sfn.Pass(
+            self,
+            name,
+            state_name=name,
+            parameters={"Error": constants.APPROVAL_TIMED_OUT, "Cause": cause},
+            result_path=ERROR_PATH,
+        )
+        return error.next(on_error)
 
     def _approval_task(
         self,

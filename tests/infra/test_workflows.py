@@ -88,12 +88,14 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
             if isinstance(step, AgentStep)
             for part in ("start", "done?", "tools", "next", "output", "resume?", "resumed", "continue", "continued")
         ]
-        # An approval waits in its own state, then on timeout rejects (expired pass) or escalates.
+        # An approval waits in its own state, then on timeout rejects (expired pass), escalates, or
+        # fails (a pass naming the error, on to the failure path).
+        timeout_states = {"reject": ["expired"], "escalate": ["escalated", "expired"], "fail": ["undecided"]}
         ids += [
             f"{step.id} {part}"
             for step in _same_level(list(definition.steps))
             if isinstance(step, ApprovalStep)
-            for part in {"reject": ["expired"], "escalate": ["escalated", "expired"], "fail": []}[step.on_timeout]
+            for part in timeout_states[step.on_timeout]
         ]
         assert set(states) == set(ids) | BOOKKEEPING_STATES
         assert len(states) == len(ids) + len(BOOKKEEPING_STATES)
@@ -326,4 +328,12 @@ def test_an_approval_waits_for_its_task_token_until_its_deadline_then_takes_its_
     assert states["quick_reject"]["Catch"][0]["Next"] == "quick_reject expired"
     assert states["quick_reject expired"]["Parameters"]["outcome"] == "expired"
     assert states["quick_reject expired"]["Parameters"]["proposal.$"] == "States.StringToJson('null')"
-    assert [catch["ErrorEquals"] for catch in states["quick_fail"]["Catch"]] == [["States.ALL"]]
+    # fail: the deadline goes down the workflow's failure path, with a named error.
+    assert [catch["ErrorEquals"] for catch in states["quick_fail"]["Catch"]] == [["States.Timeout"], ["States.ALL"]]
+    assert states["quick_fail"]["Catch"][0]["Next"] == "quick_fail undecided"
+    undecided = states["quick_fail undecided"]
+    assert undecided["Parameters"] == {
+        "Error": "Sutram.ApprovalTimedOut",
+        "Cause": "no one decided on approval step quick_fail before its deadline",
+    }
+    assert undecided["ResultPath"] == "$.error" and undecided["Next"] == "RecordFailure"

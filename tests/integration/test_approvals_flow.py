@@ -104,4 +104,9 @@ def test_a_missed_deadline_with_on_timeout_fail_fails_the_run(cloud):
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "FAILED"
-    assert runs.get_run(runs.default_backend(), TENANT, run_id).status == "FAILED"
+    record = runs.get_run(runs.default_backend(), TENANT, run_id)
+    assert record.status == "FAILED" and record.error is not None
+    assert (record.error.error, record.error.cause) == (
+        "Sutram.ApprovalTimedOut",
+        "no one decided on approval step quick_fail before its deadline",
+    )
