@@ -104,7 +104,8 @@ class LlmStep(_PromptedStep):
 class ApprovalRules(_Strict):
     """Who decides, by when, and what happens when nobody does: for `approval` steps and for the
     calls of gated agent tools. When `timeout_seconds` pass, `on_timeout` rejects, escalates to
-    `escalate_to` (who has `escalate_timeout_seconds`, then it rejects), or fails the run with `Sutram.ApprovalTimedOut`."""
+    `escalate_to` (who has `escalate_timeout_seconds`, then it rejects), or fails the run with
+    `Sutram.ApprovalTimedOut`."""
 
     group: str = Field(min_length=1, max_length=128)
     timeout_seconds: int = Field(86_400, ge=1, le=31_536_000)  # the decision deadline
