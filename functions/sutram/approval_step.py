@@ -111,19 +111,16 @@ class ApprovalRuntime:
 def request_approval(payload: dict[str, Any], runtime: ApprovalRuntime, now: datetime | None = None) -> None:
     """Record the approval with this delivery's task token and notify the approvers."""
     event = ApprovalEvent.model_validate(payload)
-    record = build_record(event, runtime.artifacts, now or datetime.now(UTC))
-    escalates = event.scope + event.step.id if event.approval_action == "escalate" else None
-    open_and_notify(record, event.task_token, runtime, escalates)
+    open_and_notify(build_record(event, runtime.artifacts, now or datetime.now(UTC)), event.task_token, runtime)
 
 
-def open_and_notify(
-    record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime, escalates: str | None = None
-) -> None:
+def open_and_notify(record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime) -> None:
     """Store a pending approval with the token of the task that waits for it, and notify its group;
-    when it `escalates` the approval of that step path, mark that one escalated first. A retried
-    request finds the same record: a decided one resumes this delivery at once."""
-    if escalates is not None:
-        runtime.store.expire(record.tenant, approval_id_for(record.tenant, record.run_id, escalates), "escalated")
+    an escalation marks the approval it replaces escalated first. A retried request finds the same
+    record: a decided one resumes this delivery at once."""
+    if record.step_path.endswith(ESCALATION_SUFFIX):
+        first = approval_id_for(record.tenant, record.run_id, record.step_path.removesuffix(ESCALATION_SUFFIX))
+        runtime.store.expire(record.tenant, first, "escalated")
     opened = runtime.store.open(record, task_token)
     if opened.decision is not None:
         complete(opened, task_token, runtime.stepfunctions)
@@ -144,10 +141,6 @@ def open_and_notify(
 
 def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) -> ApprovalRecord:
     step, run = event.step, event.run
-    path = event.scope + step.id
-    escalated = event.approval_action == "escalate"
-    if escalated:
-        path += ESCALATION_SUFFIX
 
     def load(value: Any) -> Any:
         return artifacts.load(run.tenant, value)
@@ -162,31 +155,53 @@ def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) 
             f"step {step.id!r} proposal: {size} bytes of JSON, more than an approval holds ({MAX_PROPOSAL_BYTES});"
             " propose the decision's essentials, and keep large content in the run's steps"
         )
+    return new_record(
+        run,
+        event.scope + step.id,
+        step,
+        escalated=event.approval_action == "escalate",
+        summary=render_template(step.summary, args),
+        proposal=proposal,
+        proposal_schema=step.proposal_schema,
+        now=now,
+        entered_at=event.entered_at,
+    )
+
+
+def new_record(
+    run: RunRef,
+    path: str,
+    rules: ApprovalRules,
+    *,
+    escalated: bool,
+    summary: str,
+    proposal: Any,
+    proposal_schema: dict[str, Any] | None,
+    now: datetime,
+    entered_at: datetime | None,
+) -> ApprovalRecord:
+    """The pending approval of what waits at `path` (a step or a tool call), under `rules`: who
+    decides, by when (counted from when the waiting task was entered), and what a missed deadline
+    does. An escalated approval is `<path>@escalation`, decided by `escalate_to`; its own missed
+    deadline rejects."""
+    if escalated:
+        path += ESCALATION_SUFFIX
+    deadline = rules.escalation_deadline if escalated else rules.timeout_seconds
     return ApprovalRecord(
         approval_id=approval_id_for(run.tenant, run.run_id, path),
         tenant=run.tenant,
         run_id=run.run_id,
         workflow=run.workflow,
         step_path=path,
-        summary=render_template(step.summary, args),
+        summary=summary,
         proposal=proposal,
-        proposal_schema=step.proposal_schema,
-        **terms(step, escalated, now, event.entered_at),
+        proposal_schema=proposal_schema,
+        group=str(rules.escalate_to) if escalated else rules.group,
+        created_at=utc_iso(now),
+        expires_at=utc_iso((entered_at or now) + timedelta(seconds=deadline)),
+        timeout_action="reject" if escalated else rules.on_timeout,
+        escalate_to=None if escalated else rules.escalate_to,
     )
-
-
-def terms(rules: ApprovalRules, escalated: bool, now: datetime, entered_at: datetime | None) -> dict[str, Any]:
-    """The record's fields that follow from the rules: who decides, by when (counted from when the
-    waiting task was entered), and what a missed deadline does. An escalated approval is decided
-    by `escalate_to`, and its own missed deadline rejects."""
-    deadline = rules.escalation_deadline if escalated else rules.timeout_seconds
-    return {
-        "group": str(rules.escalate_to) if escalated else rules.group,
-        "created_at": utc_iso(now),
-        "expires_at": utc_iso((entered_at or now) + timedelta(seconds=deadline)),
-        "timeout_action": "reject" if escalated else rules.on_timeout,
-        "escalate_to": None if escalated else rules.escalate_to,
-    }
 
 
 def notify(record: ApprovalRecord, runtime: ApprovalRuntime) -> None:

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 
 from sutram.agent import AgentStep, call_path
 from sutram.agent_runtime import recorded_turn, tool_call
-from sutram.approval_step import ESCALATION_SUFFIX, ApprovalRuntime, open_and_notify, terms
-from sutram.approvals import ApprovalRecord, approval_id_for
+from sutram.approval_step import ApprovalRuntime, new_record, open_and_notify
+from sutram.approvals import ApprovalRecord
 from sutram.errors import StepFailed
 from sutram.models import ToolCall
 from sutram.steps import RunRef, StepRuntime
@@ -65,28 +65,23 @@ def request_tool_approval(
     event = ToolApprovalEvent.model_validate(payload)
     answer = recorded_turn(event.run, event.agent_path, event.turn, steps)
     call = tool_call(answer, event.agent_path, event.turn, event.call)
-    record = build_record(event, call, answer["text"], now or datetime.now(UTC))
-    escalates = event.path if event.approval_action == "escalate" else None
-    open_and_notify(record, event.task_token, approvals, escalates)
+    open_and_notify(build_record(event, call, answer["text"], now or datetime.now(UTC)), event.task_token, approvals)
 
 
 def build_record(event: ToolApprovalEvent, call: ToolCall, reasoning: str, now: datetime) -> ApprovalRecord:
     tool = event.step.tool(call.name)
     if tool is None or tool.approval is None:
         raise StepFailed(f"agent {event.step.id!r}: tool {call.name!r} does not need an approval")
-    escalated = event.approval_action == "escalate"
-    path = event.path + (ESCALATION_SUFFIX if escalated else "")
-    run = event.run
-    return ApprovalRecord(
-        approval_id=approval_id_for(run.tenant, run.run_id, path),
-        tenant=run.tenant,
-        run_id=run.run_id,
-        workflow=run.workflow,
-        step_path=path,
+    return new_record(
+        event.run,
+        event.path,
+        tool.approval,
+        escalated=event.approval_action == "escalate",
         summary=summary(event.step.id, call, reasoning),
         proposal=call.arguments,
         proposal_schema=get_tool(call.name).args_model.model_json_schema(),
-        **terms(tool.approval, escalated, now, event.entered_at),
+        now=now,
+        entered_at=event.entered_at,
     )
 
 
