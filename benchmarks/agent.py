@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
+from benchmarks.cloud import local_cloud
 from benchmarks.steps import Traffic, history
 from sutram.agent_runtime import EVENTS_PER_CALL, EVENTS_PER_TURN
 from sutram.definition import AgentLimits
@@ -92,18 +90,13 @@ def main() -> None:
     parser.add_argument("--small-budget", type=int, default=400, help="history events, to force continuation")
     options = parser.parse_args()
 
-    from infra.synth import synth_template
-    from localcloud.cloud import LocalCloud
-
-    workflows = Path(tempfile.mkdtemp(prefix="sutram-bench-agent-"))
     default_budget = AgentLimits().history_events
-    for name, budget in (("agent-long", default_budget), ("agent-continued", options.small_budget)):
-        definition = agent_definition(name, options.turns, budget)
-        (workflows / f"{name}.yaml").write_text(yaml.safe_dump(definition, sort_keys=False))
-    print("synthesizing the agent workflows with CDK ...", flush=True)
-    template = synth_template(workflows, bundle=False, context={"sutram:modelProvider": "scripted"})
+    definitions = [
+        agent_definition(name, options.turns, budget)
+        for name, budget in (("agent-long", default_budget), ("agent-continued", options.small_budget))
+    ]
+    cloud = local_cloud(definitions, prefix="sutram-bench-agent-")
     traffic = Traffic()
-    cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows)}).start()
     boto3._get_default_session().events.register("before-call.dynamodb.PutItem", traffic.observe_item)
     from sutram import aws
 

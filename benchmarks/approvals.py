@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
+from benchmarks.cloud import local_cloud
 from benchmarks.steps import TENANT, history, wait
 
 READS = {"GetItem", "Query", "BatchGetItem"}
@@ -36,7 +34,7 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 REFUND = {"order_id": "A-1001", "amount_cents": 6400, "reason": "late"}
 
 
-def definitions() -> dict[str, dict[str, Any]]:
+def definitions() -> list[dict[str, Any]]:
     def agent(gated: bool) -> dict[str, Any]:
         tool: Any = {"name": "issue_refund", "approval": {"group": "finance"}} if gated else "issue_refund"
         return {
@@ -47,23 +45,19 @@ def definitions() -> dict[str, dict[str, Any]]:
             "script": [{"call": "issue_refund", "arguments": REFUND}, {"answer": "refunded"}],
         }
 
-    return {
-        "bench-approval-step": {
-            "name": "bench-approval-step",
-            "steps": [
-                {
-                    "id": "approve",
-                    "type": "approval",
-                    "summary": "Refund order A-1001",
-                    "proposal": REFUND,
-                    "proposal_schema": {"type": "object", "required": ["amount_cents"]},
-                    "group": "finance",
-                }
-            ],
-        },
-        "bench-gated-call": {"name": "bench-gated-call", "steps": [agent(gated=True)]},
-        "bench-ungated-call": {"name": "bench-ungated-call", "steps": [agent(gated=False)]},
+    approval_step = {
+        "id": "approve",
+        "type": "approval",
+        "summary": "Refund order A-1001",
+        "proposal": REFUND,
+        "proposal_schema": {"type": "object", "required": ["amount_cents"]},
+        "group": "finance",
     }
+    return [
+        {"name": "bench-approval-step", "steps": [approval_step]},
+        {"name": "bench-gated-call", "steps": [agent(gated=True)]},
+        {"name": "bench-ungated-call", "steps": [agent(gated=False)]},
+    ]
 
 
 class Requests:
@@ -155,15 +149,7 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=2.0, help="seconds each run is left waiting")
     options = parser.parse_args()
 
-    from infra.synth import synth_template
-    from localcloud.cloud import LocalCloud
-
-    workflows = Path(tempfile.mkdtemp(prefix="sutram-bench-approvals-"))
-    for name, definition in definitions().items():
-        (workflows / f"{name}.yaml").write_text(yaml.safe_dump(definition, sort_keys=False))
-    print("synthesizing the approval workflows with CDK ...", flush=True)
-    template = synth_template(workflows, bundle=False, context={"sutram:modelProvider": "scripted"})
-    cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows)}).start()
+    cloud = local_cloud(definitions(), prefix="sutram-bench-approvals-")
     requests = Requests()
     boto3._get_default_session().events.register("before-call", requests.observe)
     from sutram import aws

@@ -16,18 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 from pydantic import BaseModel
 
 from benchmarks.baseline import definition as baseline_definition
+from benchmarks.cloud import local_cloud
 from sutram.tools import ToolContext, tool
 
 WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
@@ -152,18 +150,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per workflow (times are medians over all)")
     options = parser.parse_args()
 
-    from infra.synth import synth_template
-    from localcloud.cloud import LocalCloud
-
-    workflows = Path(tempfile.mkdtemp(prefix="sutram-bench-"))
-    for steps in options.steps:
-        (workflows / f"bench-{steps}.yaml").write_text(yaml.safe_dump(chain_definition(steps), sort_keys=False))
-    print(f"synthesizing {len(options.steps)} workflows with CDK ...", flush=True)
-    template = synth_template(workflows, bundle=False, context={"sutram:modelProvider": "scripted"})
-
+    cloud = local_cloud([chain_definition(steps) for steps in options.steps], prefix="sutram-bench-")
     traffic = Traffic()
-    cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows)})
-    cloud.start()
     boto3._get_default_session().events.register("before-call", traffic.observe)
     from sutram import aws, runs
     from sutram.api.models import StartRunRequest
