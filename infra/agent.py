@@ -28,6 +28,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.approvals import decision_task
 from infra.constants import APPROVAL_TIMED_OUT, EXPIRED_DECISION, JSON_NULL
 from sutram.agent import AgentStep, AgentTool
 
@@ -77,7 +78,7 @@ def agent_states(
         result_path=loop,
     )
     carried = {key: value for key, value in payload_common.items() if key not in _NOT_FOR_TOOLS}
-    # In a Map iteration: the carried entries, then turn, call, and for gated tools name and approval.
+    # In a Map iteration: the carried entries, then turn and call (and, with gated tools, the decision).
     iteration = {f"{key.removesuffix('.$')}.$": f"$.{key.removesuffix('.$')}" for key in carried}
     iteration |= {"step": payload_common["step"], "turn.$": "$.turn", "call.$": "$.call"}
     gated = step.gated_tools
@@ -157,25 +158,9 @@ def _approval_states(
     Fail state named `APPROVAL_TIMED_OUT`: the tools Map fails, and the agent with it)."""
 
     def ask(action: str, name: str, deadline: int) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            scope,
-            name,
-            state_name=name,
-            lambda_function=function,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object(
-                iteration
-                | {
-                    "agent_action": "approval",
-                    "approval_action": action,
-                    "task_token": sfn.JsonPath.task_token,
-                    "entered_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
-                }
-            ),
-            retry_on_service_exceptions=False,
-            result_path="$.approval",
-            # The decision deadline: no Lambda runs while the task waits.
-            task_timeout=sfn.Timeout.duration(Duration.seconds(deadline)),
+        payload = iteration | {"agent_action": "approval", "approval_action": action}
+        task = decision_task(
+            scope, name, function=function, payload=payload, deadline_seconds=deadline, result_path="$.approval"
         )
         add_request_retries(task)
         task.next(call)

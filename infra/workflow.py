@@ -38,6 +38,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.agent import agent_states
+from infra.approvals import decision_task
 from sutram import expressions
 from sutram.definition import (
     AgentStep,
@@ -443,25 +444,14 @@ class WorkflowStateMachine(Construct):
         payload = step_payload(self.definition, step, scope)
         del payload["delivery.$"]  # the approval is keyed by its step, and each delivery brings a new token
         deadline = step.timeout_seconds if action == "request" else step.escalation_deadline
-        task = tasks.LambdaInvoke(
+        task = decision_task(
             self,
             name,
-            state_name=name,
-            comment=step.description or None,
-            lambda_function=self._step_function,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object(
-                payload
-                | {
-                    "task_token": sfn.JsonPath.task_token,
-                    "approval_action": action,
-                    "entered_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
-                }
-            ),
-            retry_on_service_exceptions=False,
+            function=self._step_function,
+            payload=payload | {"approval_action": action},
+            deadline_seconds=deadline,
             result_path=result_path,
-            # The decision deadline: no Lambda runs while the task waits, so waiting costs nothing.
-            task_timeout=sfn.Timeout.duration(Duration.seconds(deadline)),
+            comment=step.description or None,
         )
         _add_request_retry(task, step.retry)
         if on_timeout is not None:
