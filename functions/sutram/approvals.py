@@ -252,40 +252,28 @@ class ApprovalStore:
         record = self.get(tenant, approval_id)
         if record is None or record.status != PENDING:
             return record
-        try:
-            updated = self._table.update_item(
-                Key=self._key(tenant, approval_id),
-                UpdateExpression="SET #status = :status, gsi1sk = :index_sk",
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":status": status,
-                    ":index_sk": _index_sk(status, record.created_at, approval_id),
-                    ":pending": PENDING,
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
-            return self.get(tenant, approval_id)
-        return ApprovalRecord.from_item(updated["Attributes"])
+        return self._move(record, status, from_statuses=(PENDING,))
 
     def lapse(self, record: ApprovalRecord) -> ApprovalRecord | None:
         """Mark a decided approval `expired` because its run stopped waiting (its deadline passed,
         or the execution was stopped) before the decision reached it. The decision stays, for the
         record, with the status saying it had no effect."""
+        return self._move(record, "expired", from_statuses=("approved", "rejected"))
+
+    def _move(self, record: ApprovalRecord, status: Status, from_statuses: tuple[Status, ...]) -> ApprovalRecord | None:
+        """Set the status (and the listing index) if it is still one of `from_statuses`; else the
+        record as it now stands."""
+        allowed = {f":from{i}": value for i, value in enumerate(from_statuses)}
         try:
             updated = self._table.update_item(
                 Key=self._key(record.tenant, record.approval_id),
-                UpdateExpression="SET #status = :expired, gsi1sk = :index_sk",
-                ConditionExpression="#status IN (:approved, :rejected)",
+                UpdateExpression="SET #status = :status, gsi1sk = :index_sk",
+                ConditionExpression=f"#status IN ({', '.join(allowed)})",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":expired": "expired",
-                    ":approved": "approved",
-                    ":rejected": "rejected",
-                    ":index_sk": _index_sk("expired", record.created_at, record.approval_id),
+                    ":status": status,
+                    ":index_sk": _index_sk(status, record.created_at, record.approval_id),
+                    **allowed,
                 },
                 ReturnValues="ALL_NEW",
             )
