@@ -136,8 +136,9 @@ def run_agent_tool(event: AgentToolEvent, runtime: StepRuntime) -> dict[str, Any
     call = tool_call(answer, event.agent_path, event.turn, event.call)
     key = StepKey(run.tenant, run.run_id, call_path(event.agent_path, event.turn, event.call))
     offered = step.tool(call.name)
-    gated = offered is not None and offered.needs_approval
-    if gated and event.approval is None and proposal_bytes(call.arguments) <= MAX_PROPOSAL_BYTES:
+    asking = offered is not None and offered.needs_approval and event.approval is None
+    size = proposal_bytes(call.arguments) if asking else 0
+    if asking and size <= MAX_PROPOSAL_BYTES:
         recorded = runtime.checkpoints.recorded(key)  # a call decided and run before needs nothing more
         if recorded is not None:
             return _call_summary(event.call, runtime.artifacts.load(run.tenant, recorded))
@@ -155,8 +156,7 @@ def run_agent_tool(event: AgentToolEvent, runtime: StepRuntime) -> dict[str, Any
         faults.crash_if_injected(runtime.faults, key.path, "before_call", claim.attempt)
         if offered is None:
             result = _error(call, f"tool {call.name!r} is not available; use one of: {', '.join(_offered(step))}")
-        elif gated and event.approval is None:  # too large to put before an approver
-            size = proposal_bytes(call.arguments)
+        elif asking:  # too large to put before an approver
             result = _error(call, f"the arguments are {size} bytes of JSON; an approval holds {MAX_PROPOSAL_BYTES}")
         elif event.approval is not None and event.approval.outcome != "approve":
             result = _error(call, _not_approved(event.approval))
