@@ -21,8 +21,8 @@ import boto3
 
 from benchmarks.cloud import local_cloud
 from benchmarks.steps import Traffic, history
-from sutram.agent_runtime import EVENTS_PER_CALL, EVENTS_PER_TURN
 from sutram.definition import AgentLimits
+from sutram.engine.agent import EVENTS_PER_CALL, EVENTS_PER_TURN
 
 AGENT = "worker"
 
@@ -48,10 +48,11 @@ def agent_definition(name: str, turns: int, history_events: int) -> dict[str, An
 
 
 def run(workflow: str, timeout: float = 600) -> str:
-    from sutram import runs
-    from sutram.api.models import StartRunRequest
+    from sutram import wiring
+    from sutram.runs import service as runs
+    from sutram.runs.models import StartRunRequest
 
-    backend = runs.default_backend()
+    backend = wiring.runs_backend()
     run_id = runs.start_run(backend, "bench", workflow, StartRunRequest(input={}), uuid.uuid4().hex).run.run_id
     deadline = time.monotonic() + timeout
     while (record := backend.runs.get("bench", run_id)) is not None and record.status == "RUNNING":
@@ -98,9 +99,9 @@ def main() -> None:
     cloud = local_cloud(definitions, prefix="sutram-bench-agent-")
     traffic = Traffic()
     boto3._get_default_session().events.register("before-call.dynamodb.PutItem", traffic.observe_item)
-    from sutram import aws
+    from sutram import wiring
 
-    aws.reset()
+    wiring.reset()
     started = time.perf_counter()
     run_id = run("agent-long")
     seconds = time.perf_counter() - started

@@ -102,23 +102,25 @@ class Requests:
 def measure(
     workflow: str, step_path: str | None, wait_seconds: float, cloud: Any, requests: Requests
 ) -> dict[str, Any]:
-    from sutram import aws, runs
-    from sutram.api import decisions
+    from sutram import wiring
     from sutram.api.auth import Caller
-    from sutram.api.models import DecisionRequest
-    from sutram.approvals import approval_id_for
+    from sutram.approvals import decisions
+    from sutram.approvals.models import DecisionRequest
+    from sutram.runs import service as runs
+    from sutram.runs.models import StartRunRequest
+    from sutram.store.approvals import approval_id_for
 
     invoked = lambda: sum(cloud.invocations.values())  # noqa: E731
-    backend = runs.default_backend()
+    backend = wiring.runs_backend()
     requests.take(0)
     before = invoked()
-    run_id = runs.start_run(backend, TENANT, workflow, runs.StartRunRequest(input={}), uuid.uuid4().hex).run.run_id
+    run_id = runs.start_run(backend, TENANT, workflow, StartRunRequest(input={}), uuid.uuid4().hex).run.run_id
     phases: dict[str, dict[str, int]] = {}
     decided_at = time.perf_counter()
     if step_path is not None:
         approval_id = approval_id_for(TENANT, run_id, step_path)
         with requests.unobserved():
-            while (record := aws.approval_store().get(TENANT, approval_id)) is None or record.status != "pending":
+            while (record := wiring.approval_store().get(TENANT, approval_id)) is None or record.status != "pending":
                 time.sleep(0.01)
         time.sleep(0.2)  # let the request task settle into its wait
         phases["start and ask"] = requests.take(invoked() - before)
@@ -129,7 +131,9 @@ def measure(
         decided_at = time.perf_counter()
         caller = Caller(tenant=TENANT, user="bench", groups=("finance",))
         edited = dict(record.proposal) | {"amount_cents": 3200}
-        decisions.decide(caller, approval_id, DecisionRequest(decision="approve", proposal=edited))
+        decisions.decide(
+            wiring.approvals_backend(), caller, approval_id, DecisionRequest(decision="approve", proposal=edited)
+        )
     with requests.unobserved():
         while (run := backend.runs.get(TENANT, run_id)) is not None and run.status == "RUNNING":
             time.sleep(0.005)
@@ -152,9 +156,9 @@ def main() -> None:
     cloud = local_cloud(definitions(), prefix="sutram-bench-approvals-")
     requests = Requests()
     boto3._get_default_session().events.register("before-call", requests.observe)
-    from sutram import aws
+    from sutram import wiring
 
-    aws.reset()
+    wiring.reset()
     cases = {
         "approval step": ("bench-approval-step", "approve"),
         "gated agent call": ("bench-gated-call", "clerk/turn-0000/call-000"),

@@ -153,10 +153,11 @@ def main() -> None:
     cloud = local_cloud([chain_definition(steps) for steps in options.steps], prefix="sutram-bench-")
     traffic = Traffic()
     boto3._get_default_session().events.register("before-call", traffic.observe)
-    from sutram import aws, runs
-    from sutram.api.models import StartRunRequest
+    from sutram import wiring
+    from sutram.runs import service as runs
+    from sutram.runs.models import StartRunRequest
 
-    aws.reset()  # handler clients are created again, now with the observer attached
+    wiring.reset()  # handler clients are created again, now with the observer attached
     step_function = cloud.function_named("sutram.handlers.step.handler")
     baseline = cloud.add_function("Baseline", "benchmarks.baseline.handler", step_function.environment)
     sfn = boto3.client("stepfunctions")
@@ -170,13 +171,13 @@ def main() -> None:
         sutram_times, baseline_times, per_run = [], [], []
         for run_number in range(options.runs):
             started = runs.start_run(
-                runs.default_backend(),
+                wiring.runs_backend(),
                 TENANT,
                 f"bench-{steps}",
                 StartRunRequest(input={"seed": {"step": "seed"}}),
                 None,
             )
-            record = runs.default_backend().runs.get(TENANT, started.run.run_id)
+            record = wiring.runs_backend().runs.get(TENANT, started.run.run_id)
             assert record is not None and record.execution_arn is not None
             arn = record.execution_arn
             traffic.reset()

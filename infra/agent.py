@@ -4,10 +4,10 @@
                     ^                 └─ else ─> <id>:tools (Map: <id>:call per tool call)
                     └──────── <id>:next (turn + 1) <──┘
 
-The turn and call tasks invoke the step Lambda with `agent_action` "turn" or "tool"; it runs
-`sutram.agent_runtime`. A call of a tool with `approval` rules answers {needs_approval: true} the
+The turn and call tasks invoke the step Lambda with the `agent_turn` or `agent_tool` task; it runs
+`sutram.engine.agent`. A call of a tool with `approval` rules answers {needs_approval: true} the
 first time; the iteration then asks for a decision on a `.waitForTaskToken` task of that tool, and
-the call runs again with the decision in `$.approval` (sutram.tool_approvals):
+the call runs again with the decision in `$.approval` (sutram.approvals.requests):
 
     <id>:call ─> <id>:approval? ──needs one──> <id>:approve <tool> ─> <id>:call
                        │                        └─ deadline ─> [<id>:escalate <tool> ─>] <id>:no decision ─┘
@@ -30,13 +30,13 @@ from constructs import Construct
 
 from infra.approvals import decision_task
 from infra.constants import APPROVAL_TIMED_OUT, EXPIRED_DECISION, JSON_NULL
-from sutram.agent import AgentStep, AgentTool
+from sutram.contracts import AgentToolTask, AgentTurnTask, ToolApprovalTask, task_name
+from sutram.definition import AgentStep, AgentTool
 
 AGENTS_ROOT = "$.agents"
-STEPS_ROOT = "$.steps"
 # Payload entries of the step's task that the tool calls do not need (the rest, e.g. run and
 # scope, is carried into each Map iteration).
-_NOT_FOR_TOOLS = frozenset({"delivery.$", "step", "sources", "sources.$"})
+_NOT_FOR_TOOLS = frozenset({"task", "delivery.$", "step", "sources", "sources.$"})
 
 
 def _nothing(state: Any) -> None:
@@ -74,7 +74,8 @@ def agent_states(
         step.id,
         step,
         step_function,
-        payload_common | {"agent_action": "turn", "turn.$": f"{loop}.turn", "first_turn.$": f"{loop}.first_turn"},
+        payload_common
+        | {"task": task_name(AgentTurnTask), "turn.$": f"{loop}.turn", "first_turn.$": f"{loop}.first_turn"},
         result_path=loop,
     )
     carried = {key: value for key, value in payload_common.items() if key not in _NOT_FOR_TOOLS}
@@ -88,7 +89,7 @@ def agent_states(
         f"{step.id}:call",
         step,
         step_function,
-        iteration | {"delivery.$": "$$.State.RetryCount", "agent_action": "tool"} | decision,
+        iteration | {"delivery.$": "$$.State.RetryCount", "task": task_name(AgentToolTask)} | decision,
         result_path="$.called" if gated else sfn.JsonPath.DISCARD,
     )
     selected = carried | {"turn.$": f"{loop}.turn", "call.$": "$$.Map.Item.Value.call"}
@@ -158,7 +159,7 @@ def _approval_states(
     Fail state named `APPROVAL_TIMED_OUT`: the tools Map fails, and the agent with it)."""
 
     def ask(action: str, name: str, deadline: int) -> tasks.LambdaInvoke:
-        payload = iteration | {"agent_action": "approval", "approval_action": action}
+        payload = iteration | {"task": task_name(ToolApprovalTask), "approval_action": action}
         task = decision_task(
             scope, name, function=function, payload=payload, deadline_seconds=deadline, result_path="$.approval"
         )

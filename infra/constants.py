@@ -19,13 +19,13 @@ LOG_RETENTION = RetentionDays.ONE_MONTH  # 30 days, for every log group
 # Lambda runtime packages the code asset leaves out (the Python runtime ships them).
 RUNTIME_PROVIDED_PACKAGES = ("boto3", "botocore", "s3transfer")
 
-# Single-table layout (see sutram.keys); the runs index name is sutram.keys.RUNS_INDEX.
+# Single-table layout (see sutram.store.keys); the index name is sutram.store.keys.INDEX.
 TABLE_PARTITION_KEY = "pk"
 TABLE_SORT_KEY = "sk"
 RUNS_INDEX_PARTITION_KEY = "gsi1pk"
 RUNS_INDEX_SORT_KEY = "gsi1sk"
 TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds
-ARTIFACTS_PREFIX = "tenants/"  # every tenant's artifacts live below it (sutram.artifacts.tenant_prefix)
+ARTIFACTS_PREFIX = "tenants/"  # every tenant's artifacts live below it (sutram.store.artifacts.tenant_prefix)
 
 # API Gateway stage and its default method throttling.
 API_STAGE_NAME = "v1"

@@ -101,7 +101,7 @@ class SutramFunctions(Construct):
         table.grant_write_data(self.finish)
         table.grant_read_write_data(self.api)
         bucket.grant_read_write(self.api)
-        # The HMAC key of approval callback links (sutram.approval_links), generated once per stack. The
+        # The HMAC key of approval callback links (sutram.approvals.links), generated once per stack. The
         # environment holds a dynamic reference, resolved at deployment: the template never contains it.
         callback_secret = secretsmanager.Secret(
             self,

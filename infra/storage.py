@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import constants
-from sutram import keys
+from sutram.store import keys
 
 
 def _string_key(name: str) -> dynamodb.Attribute:
@@ -40,7 +40,7 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         table.add_global_secondary_index(
-            index_name=keys.RUNS_INDEX,
+            index_name=keys.INDEX,
             partition_key=_string_key(constants.RUNS_INDEX_PARTITION_KEY),
             sort_key=_string_key(constants.RUNS_INDEX_SORT_KEY),
             projection_type=dynamodb.ProjectionType.ALL,

@@ -40,6 +40,7 @@ from infra import constants
 from infra.agent import agent_states
 from infra.approvals import decision_task
 from sutram import expressions
+from sutram.contracts import ApprovalTask, FinishTask, StepTask, task_name
 from sutram.definition import (
     AgentStep,
     AnyStep,
@@ -111,6 +112,7 @@ def _sources(roots: list[str]) -> dict[str, Any]:
 def step_payload(definition: WorkflowDefinition, step: AnyStep, scope: Scope = Scope()) -> dict[str, Any]:
     """The task payload for a step, as JSON with `.$` paths (what the Lambda receives)."""
     return {
+        "task": task_name(StepTask),
         "run.$": RUN_PATH,
         # Which delivery of this task this is (0 first, then 1 per Retry): a later delivery may take
         # over the lease of an earlier one, which Step Functions has given up on.
@@ -190,6 +192,7 @@ class WorkflowStateMachine(Construct):
             "RecordFailure",
             finish_function,
             {
+                "task": task_name(FinishTask),
                 "run.$": RUN_PATH,
                 "status": "FAILED",
                 "error.$": ERROR_PATH,
@@ -200,6 +203,7 @@ class WorkflowStateMachine(Construct):
             "RecordSuccess",
             finish_function,
             {
+                "task": task_name(FinishTask),
                 "run.$": RUN_PATH,
                 "status": "SUCCEEDED",
                 "output.$": f"{RESULT_ROOT}.{last}",
@@ -448,7 +452,7 @@ class WorkflowStateMachine(Construct):
             self,
             name,
             function=self._step_function,
-            payload=payload | {"approval_action": action},
+            payload=payload | {"task": task_name(ApprovalTask), "approval_action": action},
             deadline_seconds=deadline,
             result_path=result_path,
             comment=step.description or None,

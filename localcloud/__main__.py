@@ -19,10 +19,12 @@ from typing import Any
 
 import boto3
 
-from cli.main import ApiClient, Config, follow
+from cli.client import ApiClient
+from cli.config import Config
+from cli.display import follow
 from localcloud import session as local
 from localcloud.observe import count_model_calls
-from sutram import runs
+from sutram import wiring
 
 DOCUMENTS = Path(__file__).parent / "documents"
 CRASH = "summarise@after_model_call"
@@ -144,7 +146,7 @@ def _decided_through_api(
 
 def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:
     """What happened to `summarise`: Step Functions' view (invocations) next to the model's (calls)."""
-    record = runs.default_backend().runs.get("acme", run_id)
+    record = wiring.runs_backend().runs.get("acme", run_id)
     assert record is not None and record.execution_arn is not None
     events = boto3.client("stepfunctions").get_execution_history(executionArn=record.execution_arn, maxResults=1000)[
         "events"

@@ -12,19 +12,15 @@
                                                            alias moved to it
 
 The step code is the code that runs in Lambda, talking to AWS through boto3; only the endpoint
-(moto) and a few settings differ. Three moto internals are used: the Lambda backend's `invoke`,
-so Step Functions' Lambda tasks reach the handlers in-process (tests/integration/test_local_cloud.py
-fails loudly if that seam moves); the Step Functions backend's `start_execution`, because moto
-publishes versions but cannot start one (start_executions_on_versions; test_versions.py); and the
-parameter casing of the startExecution task integration (start_executions_from_tasks;
-test_agents.py).
+(moto) and a few settings differ. The patches of moto internals this needs (Lambda invocations
+reaching the handlers in-process, executions started on versions and from tasks) are in
+localcloud/moto_patches.py; this module provisions from the template.
 """
 
 from __future__ import annotations
 
 import importlib
 import io
-import json
 import logging
 import os
 import secrets
@@ -39,19 +35,18 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Metrics
 from moto import mock_aws
-from moto.awslambda_simple.models import lambda_simple_backends
 from moto.core.config import DefaultConfig
-from moto.stepfunctions.exceptions import StateMachineDoesNotExist
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
-    StateTaskServiceSfn,
-)
-from moto.stepfunctions.responses import get_backend
 
 from localcloud.lambda_context import LocalLambdaContext
+from localcloud.moto_patches import (
+    ACCOUNT,
+    REGION,
+    install_invoke_seam,
+    start_executions_from_tasks,
+    start_executions_on_versions,
+)
 from localcloud.template import resolve, resources_of_type
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
 MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
@@ -98,7 +93,7 @@ class LocalCloud:
         self._arns: dict[str, str] = {}
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._lock = threading.Lock()
-        # All handlers share this process's module-level state (sutram.aws's cached boto3 clients and
+        # All handlers share this process's module-level state (sutram.wiring's cached boto3 clients and
         # resources, which are not thread-safe). A Lambda sandbox runs one invocation at a time; so does
         # this process: every invocation, of any function, holds `sandbox` (re-entrant: a handler may invoke).
         self.sandbox = threading.RLock()
@@ -118,7 +113,7 @@ class LocalCloud:
         self._name_functions()
         self._create_state_machines()
         self._create_functions()
-        self._install_invoke_seam()
+        install_invoke_seam(self.invoke)
         start_executions_on_versions()
         start_executions_from_tasks()
         self._configure_process_environment()
@@ -181,17 +176,6 @@ class LocalCloud:
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         self.functions[name] = LocalFunction(name, handler_path, environment, timeout_seconds, arn)
         return self.functions[name]
-
-    def _install_invoke_seam(self) -> None:
-        backend = lambda_simple_backends[ACCOUNT][REGION]
-
-        def invoke(function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
-            payload, error = self.invoke(function_name, json.loads(body or b"{}"))
-            if error:
-                response_headers["x-amz-function-error"] = error
-            return json.dumps(payload).encode()
-
-        backend.invoke = invoke  # type: ignore[method-assign]
 
     # provisioning ----------------------------------------------------------------------------
 
@@ -334,7 +318,7 @@ class LocalCloud:
         template the cloud started with."""
         client = boto3.client("stepfunctions")
         changed = []
-        with self.sandbox:  # not while a handler starts an execution (see start_executions_on_versions)
+        with self.sandbox:  # not while a handler starts an execution (see moto_patches.start_executions_on_versions)
             self.template = template
             for logical_id, resource in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
                 definition = self._resolve(resource["Properties"]["DefinitionString"])
@@ -367,60 +351,9 @@ class LocalCloud:
         for function in self.functions.values():
             os.environ.update(function.environment)
         os.environ.update(self.environment_overrides)
-        from sutram import aws
+        from sutram import wiring
 
-        aws.reset()
-
-
-def start_executions_on_versions() -> None:
-    """Let StartExecution name a published version (`<state machine ARN>:<n>`), as AWS does.
-
-    moto 5.2.5 publishes versions but starts executions only on a state machine's latest definition.
-    Its execution copies the definition when it starts, so the version's definition is put in place
-    for that moment: the execution runs that version to its end, whatever is deployed meanwhile. An
-    unpublished version number is StateMachineDoesNotExist, as in AWS. Installed on the backend of
-    the running mock (moto resets it when the mock stops).
-    """
-    backend = get_backend(ACCOUNT, REGION)
-    start = backend.start_execution
-
-    def start_execution(state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
-        parts = state_machine_arn.split(":")
-        if len(parts) != 8 or not parts[7].isdigit():  # arn:aws:states:region:account:stateMachine:name[:n]
-            return start(state_machine_arn, *args, **kwargs)
-        machine_arn = ":".join(parts[:7])
-        machine = backend.describe_state_machine(machine_arn)
-        version = machine.versions.get(int(parts[7]))
-        if version is None:
-            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
-        latest, machine.definition = machine.definition, version.definition
-        try:
-            return start(machine_arn, *args, **kwargs)
-        finally:
-            machine.definition = latest
-
-    backend.start_execution = start_execution  # type: ignore[method-assign]
-
-
-def start_executions_from_tasks() -> None:
-    """Let a Task state start an execution (`arn:aws:states:::states:startExecution`).
-
-    moto 5.2.5 passes the task's parameters to boto3 in the ASL's casing (StateMachineArn), which
-    boto3 rejects; they are renamed to the API's (stateMachineArn) after moto's own normalisation.
-    Agent loops continue a long run in a fresh execution this way (tests/integration/test_agents.py).
-    """
-    normalise = StateTaskServiceSfn._normalise_parameters
-    if getattr(normalise, "sutram_patched", False):
-        return
-
-    def normalise_parameters(self: Any, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        normalise(self, parameters, *args, **kwargs)
-        if self._get_boto_service_action() == "start_execution":
-            for key in [key for key in parameters if key[:1].isupper()]:
-                parameters[key[0].lower() + key[1:]] = parameters.pop(key)
-
-    normalise_parameters.sutram_patched = True  # type: ignore[attr-defined]
-    StateTaskServiceSfn._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+        wiring.reset()
 
 
 def _routing(alias_properties: dict[str, Any]) -> list[dict[str, Any]]:

@@ -42,9 +42,9 @@ class _CountingProvider:
 
 def count_model_calls() -> ModelCallCounter:
     """Install a counter on this process's step runtime and return it."""
-    from sutram import aws
+    from sutram import wiring
 
-    runtime = aws.step_runtime()
+    runtime = wiring.step_runtime()
     counter = ModelCallCounter(runtime.providers)
     runtime.providers = counter
     return counter

@@ -33,7 +33,6 @@ class Settings(BaseModel):
     # Where `approval` steps publish "Approval requested" events, and an optional chat webhook.
     event_bus_name: str = Field("default", alias="SUTRAM_EVENT_BUS")
     approval_webhook_url: str = Field("", alias="SUTRAM_APPROVAL_WEBHOOK_URL")
-    state_machine_prefix: str = Field("", alias="SUTRAM_STATE_MACHINE_PREFIX")
     # JSON object: workflow name -> ARN of the state machine that runs it (set by the stack).
     state_machines: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_STATE_MACHINES")
     # JSON object: workflow name -> ARN of its alias, which routes new runs to the live version.

@@ -24,7 +24,7 @@ import requests
 
 from localcloud import session as local
 from localcloud.observe import ModelCallCounter, count_model_calls
-from sutram import aws
+from sutram import wiring
 
 RUN_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.02
@@ -161,7 +161,7 @@ def sutram(template: dict[str, Any], workflows_dir: Path) -> Iterator[local.Loca
         # The local cloud configures this process like a Lambda sandbox; leave it as it was found.
         os.environ.clear()
         os.environ.update(environment_before)
-        aws.reset()
+        wiring.reset()
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +179,9 @@ def cloud(sutram: local.LocalSession) -> CloudView:
 @pytest.fixture(autouse=True)
 def fresh_step_runtime() -> Iterator[None]:
     """Each test gets the step runtime as deployed: no fault or counter of another test survives."""
-    aws.reset()
+    wiring.reset()
     yield
-    aws.reset()
+    wiring.reset()
 
 
 @pytest.fixture
@@ -195,6 +195,6 @@ def inject_faults(fresh_step_runtime: None, monkeypatch: pytest.MonkeyPatch) -> 
     """Like deploying with SUTRAM_FAULTS=spec: crash a step at a named point on its first attempt."""
 
     def inject(spec: str) -> None:
-        monkeypatch.setattr(aws.step_runtime(), "faults", spec)
+        monkeypatch.setattr(wiring.step_runtime(), "faults", spec)
 
     return inject

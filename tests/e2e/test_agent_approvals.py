@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from sutram import approval_step, aws
-from sutram.api import decisions
-from sutram.approvals import approval_id_for
+from sutram import wiring
+from sutram.approvals import decisions, requests
 from sutram.handlers import api as api_handler
 from sutram.handlers import step as step_handler
+from sutram.store.approvals import approval_id_for
 from tests.e2e.conftest import Api
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk is late."}
@@ -41,7 +41,7 @@ def pending_approval(api: Api, approval_id: str, timeout: float = 20) -> dict[st
 def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[str]]]:
     """The lines Sutram's loggers have written so far in the test, at INFO and up (event logging
     included, were it on), formatted as Lambda's JSON lines are."""
-    loggers = [module.logger for module in (approval_step, decisions, step_handler, api_handler)]
+    loggers = [module.logger for module in (requests, decisions, step_handler, api_handler)]
     levels = [logger.log_level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.INFO)
@@ -92,7 +92,7 @@ def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_ed
     refund = next(step for step in steps.json()["steps"] if step["id"] == REFUND_CALL)
     issued = json.loads(refund["output"]["content"].split(". Result: ")[1])
     assert (issued["amount_cents"], issued["status"]) == (3200, "refunded")
-    token = aws.approval_store().token_for("acme", approval_id)
+    token = wiring.approval_store().token_for("acme", approval_id)
     assert token and all(token not in text for text in [*responses, json.dumps(run)])
     # The log tells the approval's story, and never holds the token.
     lines = log_lines()

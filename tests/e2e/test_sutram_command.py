@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cli import display as cli_display
 from cli import main as cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -33,7 +34,7 @@ def no_user_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SUTRAM_API_URL", raising=False)
     monkeypatch.delenv("SUTRAM_TOKEN", raising=False)
-    monkeypatch.setattr(cli, "POLL_INTERVAL_SECONDS", 0.02)
+    monkeypatch.setattr(cli_display, "POLL_INTERVAL_SECONDS", 0.02)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk.assertions import Match, Template
 
 from infra import constants
-from sutram import artifacts, keys
+from sutram.store import artifacts, keys
 
 
 def test_table_is_on_demand_with_recovery_ttl_and_aws_managed_encryption(cdk_template: Template) -> None:
@@ -38,7 +38,7 @@ def test_runs_index_projects_everything(cdk_template: Template) -> None:
         {
             "GlobalSecondaryIndexes": [
                 {
-                    "IndexName": keys.RUNS_INDEX,
+                    "IndexName": keys.INDEX,
                     "KeySchema": [
                         {"AttributeName": "gsi1pk", "KeyType": "HASH"},
                         {"AttributeName": "gsi1sk", "KeyType": "RANGE"},

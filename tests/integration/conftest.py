@@ -12,9 +12,11 @@ import boto3
 import pytest
 
 from localcloud.observe import ModelCallCounter
-from sutram import approval_step, aws, runs
-from sutram.api.models import StartRunRequest
-from sutram.approvals import ApprovalRecord, approval_id_for
+from sutram import wiring
+from sutram.approvals import decisions
+from sutram.runs import service as runs
+from sutram.runs.models import StartRunRequest
+from sutram.store.approvals import ApprovalRecord, approval_id_for
 
 
 @dataclass
@@ -40,9 +42,9 @@ class FinishedRun:
 def start(workflow: str, run_input: dict[str, Any], tenant: str = "acme") -> tuple[str, str]:
     """Start a run as the API does; returns its run id and execution ARN."""
     started = runs.start_run(
-        runs.default_backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex
+        wiring.runs_backend(), tenant, workflow, StartRunRequest(input=run_input), uuid.uuid4().hex
     )
-    record = runs.default_backend().runs.get(tenant, started.run.run_id)
+    record = wiring.runs_backend().runs.get(tenant, started.run.run_id)
     assert record is not None and record.execution_arn
     return started.run.run_id, record.execution_arn
 
@@ -63,7 +65,7 @@ def run_workflow(workflow: str, run_input: dict[str, Any], tenant: str = "acme",
 
 def wait_for_approval(run_id: str, step_path: str, tenant: str = "acme", timeout: float = 30) -> ApprovalRecord:
     deadline = time.monotonic() + timeout
-    while (record := aws.approval_store().get(tenant, approval_id_for(tenant, run_id, step_path))) is None:
+    while (record := wiring.approval_store().get(tenant, approval_id_for(tenant, run_id, step_path))) is None:
         assert time.monotonic() < deadline, f"no approval for {step_path} of run {run_id} after {timeout}s"
         time.sleep(0.05)
     return record
@@ -78,21 +80,21 @@ def decide(
     tenant: str = "acme",
 ) -> ApprovalRecord:
     """Decide an approval as the API does, and resume the run that waits for it."""
-    decided, token = aws.approval_store().decide(tenant, record.approval_id, outcome, by, comment, proposal)
-    approval_step.complete(decided, token, boto3.client("stepfunctions"))
+    decided, token = wiring.approval_store().decide(tenant, record.approval_id, outcome, by, comment, proposal)
+    decisions.complete(decided, token, boto3.client("stepfunctions"))
     return decided
 
 
 @pytest.fixture
 def cloud(local_cloud: Any) -> Iterator[Any]:
-    aws.reset()
+    wiring.reset()
     yield local_cloud
-    aws.reset()
+    wiring.reset()
 
 
 @pytest.fixture
 def model_calls(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> ModelCallCounter:
-    runtime = aws.step_runtime()
+    runtime = wiring.step_runtime()
     counter = ModelCallCounter(runtime.providers)
     monkeypatch.setattr(runtime, "providers", counter)
     return counter
@@ -101,6 +103,6 @@ def model_calls(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> ModelCallCounter
 @pytest.fixture
 def inject_faults(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     def inject(spec: str) -> None:
-        monkeypatch.setattr(aws.step_runtime(), "faults", spec)
+        monkeypatch.setattr(wiring.step_runtime(), "faults", spec)
 
     return inject

@@ -10,14 +10,15 @@ from typing import Any
 import boto3
 import pytest
 
-from sutram import aws, runs
-from sutram.agent_runtime import (
+from sutram import wiring
+from sutram.engine.agent import (
     EVENTS_PER_APPROVAL,
     EVENTS_PER_CALL,
     EVENTS_PER_CALL_CHECK,
     EVENTS_PER_ESCALATION,
 )
-from sutram.approvals import AlreadyDecided, ApprovalExpired
+from sutram.runs import service as runs
+from sutram.store.approvals import AlreadyDecided, ApprovalExpired
 from tests.integration.conftest import decide, start, wait_for_approval, wait_for_end
 
 TENANT = "acme"
@@ -27,7 +28,7 @@ PROPOSED = {"order_id": "A-1001", "amount_cents": 6400, "reason": "4 days late; 
 
 
 def checkpoints(run_id: str) -> dict[str, dict[str, Any]]:
-    return {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps(TENANT, run_id)}
+    return {item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps(TENANT, run_id)}
 
 
 def output(run_id: str, path: str) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def test_a_rejected_call_never_runs_and_the_model_answers_knowing_why(cloud):
     assert output(run_id, REFUND_CALL)["content"] == told and output(run_id, REFUND_CALL)["is_error"] is True
     # The model's next turn read the rejection; nothing was refunded.
     assert f"issue_refund returned {told}" in output(run_id, "investigate/turn-0003")["text"]
-    reply = runs.get_run(runs.default_backend(), TENANT, run_id).output
+    reply = runs.get_run(wiring.runs_backend(), TENANT, run_id).output
     assert reply is not None and "RF-" not in json.dumps(reply)
 
 
@@ -109,7 +110,7 @@ def test_two_gated_calls_wait_side_by_side_and_a_deadline_missed_twice_is_report
         "content": "no one decided on this call before its approval deadline, so it did not run",
         "is_error": True,
     }
-    first = aws.approval_store().get(TENANT, order.approval_id)
+    first = wiring.approval_store().get(TENANT, order.approval_id)
     assert first is not None and first.status == "escalated"
     for late in (order, escalated):  # a late decision is refused: the API answers 409
         with pytest.raises(ApprovalExpired):
@@ -128,7 +129,7 @@ def test_a_gated_call_whose_deadline_fails_the_run_fails_it_and_nothing_runs(clo
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "FAILED"
-    record = runs.get_run(runs.default_backend(), TENANT, run_id)
+    record = runs.get_run(wiring.runs_backend(), TENANT, run_id)
     assert record.status == "FAILED" and record.error is not None
     assert record.error.error == "Sutram.ApprovalTimedOut"
     assert record.error.cause == "no one decided on a call of place_order by agent buyer before its approval deadline"

@@ -19,9 +19,9 @@ from infra.agent import agent_states
 from localcloud.cloud import ACCOUNT, REGION
 from localcloud.lambda_context import LocalLambdaContext
 from localcloud.template import resolve
-from sutram import aws
-from sutram.agent import AgentStep
-from sutram.agent_runtime import handle
+from sutram.contracts import parse_task
+from sutram.definition import AgentStep
+from sutram.handlers.step import dispatch
 from sutram.tools import ToolContext, tool
 
 FUNCTION = "AgentLoopStep"
@@ -39,8 +39,8 @@ def lookup_inventory(args: Item, context: ToolContext) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: LocalLambdaContext) -> Any:
-    """The step Lambda's agent branch, as the lead wires it into sutram.handlers.step."""
-    return handle(event, aws.step_runtime())
+    """The step Lambda's dispatch, without its metrics wrapper."""
+    return dispatch(parse_task(event))
 
 
 def agent_asl(step: AgentStep) -> str:

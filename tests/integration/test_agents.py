@@ -9,8 +9,9 @@ import uuid
 
 import boto3
 
-from sutram import aws, runs
-from sutram.api.models import StartRunRequest
+from sutram import wiring
+from sutram.runs import service as runs
+from sutram.runs.models import StartRunRequest
 from tests.integration.conftest import FinishedRun, decide, start, wait_for_approval, wait_for_end
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
@@ -19,7 +20,7 @@ REFUND_CALL = "investigate/turn-0002/call-000"  # the refund the agent proposes,
 
 
 def checkpoints(run_id: str) -> dict[str, dict]:
-    return {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run_id)}
+    return {item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps("acme", run_id)}
 
 
 def support_run() -> FinishedRun:
@@ -93,11 +94,11 @@ def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns
 
 def test_a_long_loop_continues_in_fresh_executions_with_its_checkpoints_intact(cloud, model_calls):
     started = runs.start_run(
-        runs.default_backend(), "acme", "agent-long", StartRunRequest(input={"text": "a b a"}), uuid.uuid4().hex
+        wiring.runs_backend(), "acme", "agent-long", StartRunRequest(input={"text": "a b a"}), uuid.uuid4().hex
     )
     run_id = started.run.run_id
     deadline = time.monotonic() + 120
-    while (record := runs.default_backend().runs.get("acme", run_id)) is not None and record.status == "RUNNING":
+    while (record := wiring.runs_backend().runs.get("acme", run_id)) is not None and record.status == "RUNNING":
         assert time.monotonic() < deadline, "the run did not finish"
         time.sleep(0.1)
 

@@ -10,15 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from sutram import approval_step, aws, runs
-from sutram.approvals import ApprovalExpired, approval_id_for
+from sutram import wiring
+from sutram.approvals import decisions
+from sutram.runs import service as runs
+from sutram.store.approvals import ApprovalExpired, approval_id_for
 from tests.integration.conftest import FinishedRun, start, wait_for_approval, wait_for_end
 
 TENANT = "acme"
 
 
 def output_of(run: FinishedRun) -> Any:
-    return runs.get_run(runs.default_backend(), TENANT, run.run_id).output
+    return runs.get_run(wiring.runs_backend(), TENANT, run.run_id).output
 
 
 def test_a_run_waits_for_the_decision_without_running_anything_then_continues_with_it(cloud):
@@ -35,8 +37,8 @@ def test_a_run_waits_for_the_decision_without_running_anything_then_continues_wi
     assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
 
     edited = {"order": 42, "amount": 100, "currency": "EUR"}
-    decided, token = aws.approval_store().decide(TENANT, record.approval_id, "approve", "ana", "capped", edited)
-    approval_step.complete(decided, token, sfn)
+    decided, token = wiring.approval_store().decide(TENANT, record.approval_id, "approve", "ana", "capped", edited)
+    decisions.complete(decided, token, sfn)
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "SUCCEEDED"
@@ -47,11 +49,11 @@ def test_a_run_waits_for_the_decision_without_running_anything_then_continues_wi
 def test_the_task_token_appears_nowhere_but_the_approval_item(cloud):
     run_id, execution_arn = start("approval-refund", {"amount": 7, "order": 9})
     record = wait_for_approval(run_id, "approve_refund")
-    token = aws.approval_store().token_for(TENANT, record.approval_id)
+    token = wiring.approval_store().token_for(TENANT, record.approval_id)
     assert token
-    listed, _ = aws.approval_store().list(TENANT, "pending", limit=100)
-    decided, _ = aws.approval_store().decide(TENANT, record.approval_id, "reject", "ana", "no")
-    approval_step.complete(decided, token, boto3.client("stepfunctions"))
+    listed, _ = wiring.approval_store().list(TENANT, "pending", limit=100)
+    decided, _ = wiring.approval_store().decide(TENANT, record.approval_id, "reject", "ana", "no")
+    decisions.complete(decided, token, boto3.client("stepfunctions"))
     run = wait_for_end(run_id, execution_arn)
     assert run.status == "SUCCEEDED"
     assert output_of(run) == {"decision": {"outcome": "reject", "proposal": None, "by": "ana", "comment": "no"}}
@@ -60,10 +62,10 @@ def test_the_task_token_appears_nowhere_but_the_approval_item(cloud):
     visible = {
         "history": [event for event in run.history if event["type"] != "TaskScheduled"],
         "execution": sfn.describe_execution(executionArn=execution_arn),
-        "run": runs.get_run(runs.default_backend(), TENANT, run_id).model_dump(mode="json"),
+        "run": runs.get_run(wiring.runs_backend(), TENANT, run_id).model_dump(mode="json"),
         "approval": decided.model_dump(mode="json"),
         "listed": [approval.model_dump(mode="json") for approval in listed],
-        "steps": aws.checkpoint_store().list_steps(TENANT, run_id),
+        "steps": wiring.checkpoint_store().list_steps(TENANT, run_id),
     }
     assert token not in json.dumps(visible, default=str)
     # Step Functions itself records the resolved task parameters, token included, in TaskScheduled
@@ -80,7 +82,7 @@ def test_a_missed_deadline_with_on_timeout_reject_gives_the_expired_outcome(clou
     assert run.status == "SUCCEEDED"
     assert output_of(run) == {"outcome": "expired", "proposal": None, "by": None, "comment": None}
     with pytest.raises(ApprovalExpired):  # a late decision is refused: the API answers 409
-        aws.approval_store().decide(TENANT, record.approval_id, "approve", "ana")
+        wiring.approval_store().decide(TENANT, record.approval_id, "approve", "ana")
 
 
 def test_a_missed_deadline_with_on_timeout_escalate_asks_the_escalation_group(cloud):
@@ -88,11 +90,11 @@ def test_a_missed_deadline_with_on_timeout_escalate_asks_the_escalation_group(cl
     wait_for_approval(run_id, "quick_escalate")
     escalated = wait_for_approval(run_id, "quick_escalate@escalation")
     assert escalated.group == "cfo"
-    first = aws.approval_store().get(TENANT, approval_id_for(TENANT, run_id, "quick_escalate"))
+    first = wiring.approval_store().get(TENANT, approval_id_for(TENANT, run_id, "quick_escalate"))
     assert first is not None and first.status == "escalated"
 
-    decided, token = aws.approval_store().decide(TENANT, escalated.approval_id, "approve", "cfo-ana")
-    approval_step.complete(decided, token, boto3.client("stepfunctions"))
+    decided, token = wiring.approval_store().decide(TENANT, escalated.approval_id, "approve", "cfo-ana")
+    decisions.complete(decided, token, boto3.client("stepfunctions"))
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "SUCCEEDED"
@@ -104,7 +106,7 @@ def test_a_missed_deadline_with_on_timeout_fail_fails_the_run(cloud):
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "FAILED"
-    record = runs.get_run(runs.default_backend(), TENANT, run_id)
+    record = runs.get_run(wiring.runs_backend(), TENANT, run_id)
     assert record.status == "FAILED" and record.error is not None
     assert (record.error.error, record.error.cause) == (
         "Sutram.ApprovalTimedOut",

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sutram import aws, runs
+from sutram import wiring
+from sutram.runs import service as runs
 from tests.integration.conftest import FinishedRun, run_workflow
 
 DOCUMENTS = [
@@ -20,11 +21,11 @@ DOCUMENTS = [
 
 
 def checkpoints(run: FinishedRun) -> dict[str, dict[str, Any]]:
-    return {item["sk"].removeprefix("STEP#"): item for item in aws.checkpoint_store().list_steps("acme", run.run_id)}
+    return {item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps("acme", run.run_id)}
 
 
 def output_of(run: FinishedRun) -> Any:
-    return runs.get_run(runs.default_backend(), "acme", run.run_id).output
+    return runs.get_run(wiring.runs_backend(), "acme", run.run_id).output
 
 
 def entered(run: FinishedRun) -> list[str]:
@@ -109,7 +110,7 @@ def test_parallel_fail_fast_fails_the_run_when_a_branch_fails(cloud):
 
     assert run.status == "FAILED"
     assert "RecordFailure" in entered(run) and "RecordSuccess" not in entered(run)
-    record = runs.get_run(runs.default_backend(), "acme", run.run_id)
+    record = runs.get_run(wiring.runs_backend(), "acme", run.run_id)
     assert record.status == "FAILED"
 
 

@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 
 from localcloud.cloud import LocalCloud
 from localcloud.template import resources_of_type
-from sutram import runs
-from sutram.api.models import StartRunRequest
+from sutram import wiring
+from sutram.runs import service as runs
+from sutram.runs.models import StartRunRequest
 
 WORKFLOW = "document-analysis"
 V1_PROMPT, V2_PROMPT = "in two sentences.", "in one sentence."
@@ -39,8 +40,8 @@ def _changed(template: dict[str, Any]) -> dict[str, Any]:
 def _start(title: str, version: int | None = None) -> runs.RunRecord:
     document = {"title": title, "content": "Ada Lovelace met Charles Babbage in London. They wrote about engines."}
     request = StartRunRequest(input={"document": document}, version=version)
-    started = runs.start_run(runs.default_backend(), "acme", WORKFLOW, request, uuid.uuid4().hex)
-    record = runs.default_backend().runs.get("acme", started.run.run_id)
+    started = runs.start_run(wiring.runs_backend(), "acme", WORKFLOW, request, uuid.uuid4().hex)
+    record = wiring.runs_backend().runs.get("acme", started.run.run_id)
     assert record is not None and record.execution_arn
     return record
 
@@ -51,7 +52,7 @@ def _wait(record: runs.RunRecord, timeout: float = 60) -> runs.RunRecord:
     while sfn.describe_execution(executionArn=record.execution_arn)["status"] == "RUNNING":
         assert time.monotonic() < deadline, f"run {record.run_id} still running after {timeout}s"
         time.sleep(0.05)
-    finished = runs.default_backend().runs.get("acme", record.run_id)
+    finished = wiring.runs_backend().runs.get("acme", record.run_id)
     assert finished is not None and finished.status == "SUCCEEDED"
     return finished
 
@@ -90,7 +91,7 @@ def test_a_run_going_during_a_deploy_finishes_on_its_version_and_new_runs_get_th
     assert _summarised(model_calls, "Before", V1_PROMPT) == 1
     assert _summarised(model_calls, "After", V2_PROMPT) == 1
     assert _summarised(model_calls, "Pinned", V1_PROMPT) == 1
-    assert runs.get_run(runs.default_backend(), "acme", going.run_id).version == 1
+    assert runs.get_run(wiring.runs_backend(), "acme", going.run_id).version == 1
     alias = boto3.client("stepfunctions").describe_state_machine_alias(
         stateMachineAliasArn=f"{_machine_arn(cloud)}:live"
     )

@@ -16,9 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud.cloud import start_executions_on_versions
 from localcloud.lambda_context import LocalLambdaContext
-from sutram import aws
+from localcloud.moto_patches import start_executions_on_versions
+from sutram import wiring
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -199,8 +199,8 @@ def api_environment(
         )["stateMachineAliasArn"]
         monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: arn}))
         monkeypatch.setenv("SUTRAM_WORKFLOW_ALIASES", json.dumps({WORKFLOW: alias_arn}))
-        aws.reset()
+        wiring.reset()
         try:
             yield ApiEnvironment(arn, alias_arn, boto3.resource("dynamodb").Table(table_name), s3, stepfunctions)
         finally:
-            aws.reset()
+            wiring.reset()

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sutram import aws
-from sutram.approval_step import ApprovalRuntime
-from sutram.approvals import ApprovalStore
+from sutram import wiring
+from sutram.approvals.requests import ApprovalRuntime
+from sutram.store.approvals import ApprovalStore
 from tests.unit.api_support import create_table
 from tests.unit.approval_support import Events, StepFunctions
 
@@ -33,17 +33,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "POWERTOOLS_METRICS_NAMESPACE": "SutramTest",
     }.items():
         monkeypatch.setenv(name, value)
-    aws.reset()
+    wiring.reset()
     with mock_aws():
         create_table(boto3.client("dynamodb"), table_name)
         boto3.client("s3").create_bucket(Bucket=bucket_name)
         yield
-    aws.reset()
+    wiring.reset()
 
 
 @pytest.fixture
 def table(aws_env: None) -> Any:
-    return aws.table()
+    return wiring.table()
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def approval_runtime(table: Any) -> ApprovalRuntime:
     """The approval side with recording EventBridge and Step Functions fakes, and no webhook waits."""
     return ApprovalRuntime(
         store=ApprovalStore(table),
-        artifacts=aws.artifact_store(),
+        artifacts=wiring.artifact_store(),
         events=Events(),
         stepfunctions=StepFunctions(),
         sleep=lambda seconds: None,

@@ -10,19 +10,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from sutram import aws
-from sutram.agent_runtime import (
-    AgentToolEvent,
-    AgentTurnEvent,
-    handle,
-    run_agent_tool,
-    run_agent_turn,
-)
-from sutram.approvals import MAX_PROPOSAL_BYTES
-from sutram.artifacts import REF
+from sutram import wiring
+from sutram.contracts import AgentToolTask, AgentTurnTask, parse_task
+from sutram.engine.agent import run_agent_tool, run_agent_turn
 from sutram.errors import TransientStepError
+from sutram.handlers import step as step_handler
 from sutram.models import ModelRequest, ModelResponse
 from sutram.models.scripted import ScriptedModel
+from sutram.store.approvals import MAX_PROPOSAL_BYTES
+from sutram.store.artifacts import REF
 from sutram.tools import ToolContext, tool
 
 RUN = {"tenant": "acme", "run_id": "run-1", "workflow": "unit"}
@@ -84,7 +80,7 @@ class CountingScripted(ScriptedModel):
 @pytest.fixture
 def model(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> CountingScripted:
     counting = CountingScripted()
-    monkeypatch.setattr(aws.step_runtime(), "providers", lambda name: counting)
+    monkeypatch.setattr(wiring.step_runtime(), "providers", lambda name: counting)
     return counting
 
 
@@ -98,24 +94,24 @@ def agent(**fields: Any) -> dict[str, Any]:
     } | fields
 
 
-def turn_event(step: dict[str, Any], turn: int, delivery: int = 0) -> AgentTurnEvent:
-    return AgentTurnEvent.model_validate(
+def turn_event(step: dict[str, Any], turn: int, delivery: int = 0) -> AgentTurnTask:
+    return AgentTurnTask.model_validate(
         {"run": RUN, "step": step, "turn": turn, "delivery": delivery, "sources": {"input": {"item": "widget"}}}
     )
 
 
-def tool_event(step: dict[str, Any], turn: int, call: int, **extra: Any) -> AgentToolEvent:
-    return AgentToolEvent.model_validate({"run": RUN, "step": step, "turn": turn, "call": call} | extra)
+def tool_event(step: dict[str, Any], turn: int, call: int, **extra: Any) -> AgentToolTask:
+    return AgentToolTask.model_validate({"run": RUN, "step": step, "turn": turn, "call": call} | extra)
 
 
 def drive(step: dict[str, Any], start: int = 0, delivery: int = 0, max_turns: int = 200) -> dict[str, Any]:
     """What the state machine does: turn, then the turn's tool calls, until done."""
     for turn in range(start, max_turns):
-        state = run_agent_turn(turn_event(step, turn, delivery), aws.step_runtime())
+        state = run_agent_turn(turn_event(step, turn, delivery), wiring.step_runtime())
         if state["done"]:
             return state
         for call in state["tool_calls"]:
-            run_agent_tool(tool_event(step, turn, call["call"], delivery=delivery), aws.step_runtime())
+            run_agent_tool(tool_event(step, turn, call["call"], delivery=delivery), wiring.step_runtime())
     raise AssertionError("the agent never finished")
 
 
@@ -129,7 +125,7 @@ def puts(aws_env: None) -> Iterator[dict[str, int]]:
         if item.get("status", {}).get("S") == "succeeded":
             sizes[item["sk"]["S"]] = len(params["body"])
 
-    events = aws.table().meta.client.meta.events
+    events = wiring.table().meta.client.meta.events
     events.register("before-call.dynamodb.PutItem", record)
     yield sizes
     events.unregister("before-call.dynamodb.PutItem", record)
@@ -177,7 +173,7 @@ def test_fifty_turns_write_the_same_bytes_per_turn_however_long_the_conversation
 
 
 def test_a_crash_after_a_recorded_model_call_resumes_without_calling_the_model_again(model, monkeypatch, table):
-    monkeypatch.setattr(aws.step_runtime(), "faults", "triage/turn-0002@after_model_call")
+    monkeypatch.setattr(wiring.step_runtime(), "faults", "triage/turn-0002@after_model_call")
     step = agent(script=[LOOKUP, LOOKUP, LOOKUP, {"answer": "done"}])
 
     with pytest.raises(SystemExit):
@@ -210,12 +206,12 @@ def test_max_tokens_ends_the_loop_once_the_recorded_usage_reaches_it(model, tabl
 
 def test_max_seconds_counts_from_the_first_turn(model, monkeypatch):
     step = agent(script=[LOOKUP] * 10, limits={"max_seconds": 60})
-    run_agent_turn(turn_event(step, 0), aws.step_runtime())
-    run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
+    run_agent_turn(turn_event(step, 0), wiring.step_runtime())
+    run_agent_tool(tool_event(step, 0, 0), wiring.step_runtime())
     later = time.time() + 61
     monkeypatch.setattr(time, "time", lambda: later)
 
-    state = run_agent_turn(turn_event(step, 1), aws.step_runtime())
+    state = run_agent_turn(turn_event(step, 1), wiring.step_runtime())
 
     assert state["result"]["finish_reason"] == "max_seconds"
     assert len(model.requests) == 1
@@ -227,28 +223,28 @@ ORDER_WIDGET = {"call": "unit_place_order", "arguments": {"item": "widget"}}
 
 def test_a_gated_call_asks_for_a_decision_without_writing_then_runs_once_approved(model, table):
     step = agent(tools=GATED, script=[ORDER_WIDGET, {"answer": "ordered"}])
-    state = run_agent_turn(turn_event(step, 0), aws.step_runtime())
+    state = run_agent_turn(turn_event(step, 0), wiring.step_runtime())
     assert state["tool_calls"] == [{"id": "call_0_0", "name": "unit_place_order", "call": 0}]
 
-    asking = run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
+    asking = run_agent_tool(tool_event(step, 0, 0), wiring.step_runtime())
     assert asking == {"call": 0, "name": "unit_place_order", "needs_approval": True}
     assert "Item" not in table.get_item(Key={"pk": PK, "sk": "STEP#triage/turn-0000/call-000"})
 
     approved = {"outcome": "approve", "proposal": {"item": "widget"}, "by": "ops@acme", "comment": ""}
-    summary = run_agent_tool(tool_event(step, 0, 0, approval=approved), aws.step_runtime())
+    summary = run_agent_tool(tool_event(step, 0, 0, approval=approved), wiring.step_runtime())
     assert summary == {"call": 0, "name": "unit_place_order", "is_error": False}
     result = json.loads(checkpoint(table, "triage/turn-0000/call-000")["output"])
     assert result["content"] == '{"ordered": "widget"}'
     # Sent again without the decision (a replay), the recorded call answers: no second approval.
-    assert run_agent_tool(tool_event(step, 0, 0), aws.step_runtime()) == summary
+    assert run_agent_tool(tool_event(step, 0, 0), wiring.step_runtime()) == summary
 
 
 def test_an_approved_call_runs_with_the_edited_arguments_and_the_model_reads_the_change(model, table):
     step = agent(tools=GATED, script=[ORDER_WIDGET])
-    run_agent_turn(turn_event(step, 0), aws.step_runtime())
+    run_agent_turn(turn_event(step, 0), wiring.step_runtime())
     edited = {"outcome": "approve", "proposal": {"item": "gadget"}, "by": "ops@acme", "comment": "cheaper"}
 
-    run_agent_tool(tool_event(step, 0, 0, approval=edited), aws.step_runtime())
+    run_agent_tool(tool_event(step, 0, 0, approval=edited), wiring.step_runtime())
 
     result = json.loads(checkpoint(table, "triage/turn-0000/call-000")["output"])
     assert result == {
@@ -275,10 +271,10 @@ def test_an_approved_call_runs_with_the_edited_arguments_and_the_model_reads_the
 )
 def test_a_rejected_or_expired_call_does_not_run_and_the_model_reads_why(model, decision, told):
     step = agent(tools=GATED, script=[ORDER_WIDGET, {"answer": "not ordered"}])
-    run_agent_turn(turn_event(step, 0), aws.step_runtime())
+    run_agent_turn(turn_event(step, 0), wiring.step_runtime())
 
-    assert run_agent_tool(tool_event(step, 0, 0, approval=decision), aws.step_runtime())["is_error"] is True
-    run_agent_turn(turn_event(step, 1), aws.step_runtime())
+    assert run_agent_tool(tool_event(step, 0, 0, approval=decision), wiring.step_runtime())["is_error"] is True
+    run_agent_turn(turn_event(step, 1), wiring.step_runtime())
     result = model.requests[1].messages[1].tool_results[0]
     assert result.is_error and result.content == told
 
@@ -286,9 +282,9 @@ def test_a_rejected_or_expired_call_does_not_run_and_the_model_reads_why(model, 
 def test_a_gated_call_too_large_to_put_before_an_approver_is_refused_to_the_model(model, table):
     large = {"call": "unit_place_order", "arguments": {"item": "w" * MAX_PROPOSAL_BYTES}}
     step = agent(tools=GATED, script=[large])
-    run_agent_turn(turn_event(step, 0), aws.step_runtime())
+    run_agent_turn(turn_event(step, 0), wiring.step_runtime())
 
-    summary = run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
+    summary = run_agent_tool(tool_event(step, 0, 0), wiring.step_runtime())
 
     assert summary == {"call": 0, "name": "unit_place_order", "is_error": True}
     result = json.loads(checkpoint(table, "triage/turn-0000/call-000")["output"])
@@ -300,10 +296,10 @@ def test_gated_calls_count_their_approval_states_against_the_history_budget(mode
     step = agent(tools=GATED, script=[ORDER_WIDGET] * 3, limits={"history_events": 100})
     approved = {"outcome": "approve", "proposal": {"item": "widget"}, "by": "ops@acme"}
     for turn in (0, 1):
-        assert run_agent_turn(turn_event(step, turn), aws.step_runtime())["tool_calls"]
-        run_agent_tool(tool_event(step, turn, 0, approval=approved), aws.step_runtime())
+        assert run_agent_turn(turn_event(step, turn), wiring.step_runtime())["tool_calls"]
+        run_agent_tool(tool_event(step, turn, 0, approval=approved), wiring.step_runtime())
 
-    state = run_agent_turn(turn_event(step, 2), aws.step_runtime())
+    state = run_agent_turn(turn_event(step, 2), wiring.step_runtime())
 
     assert state["continue"] is True and len(model.requests) == 2
 
@@ -337,22 +333,22 @@ def test_bad_arguments_and_tools_not_offered_are_reported_to_the_model(model):
 def test_a_transient_tool_error_fails_the_task_for_a_retry(model):
     transient_failures.clear()
     step = agent(tools=["unit_flaky_lookup"], script=[{"call": "unit_flaky_lookup", "arguments": {"item": "bolt"}}])
-    run_agent_turn(turn_event(step, 0), aws.step_runtime())
+    run_agent_turn(turn_event(step, 0), wiring.step_runtime())
 
     with pytest.raises(TransientStepError):
-        run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
-    assert run_agent_tool(tool_event(step, 0, 0, delivery=1), aws.step_runtime())["is_error"] is False
-    run_agent_turn(turn_event(step, 1), aws.step_runtime())
+        run_agent_tool(tool_event(step, 0, 0), wiring.step_runtime())
+    assert run_agent_tool(tool_event(step, 0, 0, delivery=1), wiring.step_runtime())["is_error"] is False
+    run_agent_turn(turn_event(step, 1), wiring.step_runtime())
     assert model.requests[1].messages[1].tool_results[0].content == "bolt: 3"
 
 
 def test_a_recorded_turn_or_call_is_returned_without_running_again(model):
     step = agent()
-    first = run_agent_turn(turn_event(step, 0), aws.step_runtime())
-    call = run_agent_tool(tool_event(step, 0, 0), aws.step_runtime())
+    first = run_agent_turn(turn_event(step, 0), wiring.step_runtime())
+    call = run_agent_tool(tool_event(step, 0, 0), wiring.step_runtime())
 
-    assert run_agent_turn(turn_event(step, 0, delivery=1), aws.step_runtime()) == first
-    assert run_agent_tool(tool_event(step, 0, 0, delivery=1), aws.step_runtime()) == call
+    assert run_agent_turn(turn_event(step, 0, delivery=1), wiring.step_runtime()) == first
+    assert run_agent_tool(tool_event(step, 0, 0, delivery=1), wiring.step_runtime()) == call
     assert len(model.requests) == 1
 
 
@@ -365,11 +361,11 @@ def test_a_large_tool_result_goes_to_s3_and_comes_back_into_the_conversation(mod
     assert model.requests[1].messages[1].tool_results[0].content == "ab" * 3000
 
 
-def test_the_scope_prefixes_every_checkpoint_and_handle_dispatches_on_the_action(model, table):
+def test_the_scope_prefixes_every_checkpoint_and_the_step_handler_dispatches_on_the_task(model, table):
     event = {"run": RUN, "step": agent(), "scope": "analyse[3]/", "sources": {"input": {"item": "widget"}}}
 
-    state = handle(event | {"agent_action": "turn", "turn": 0}, aws.step_runtime())
-    summary = handle(event | {"agent_action": "tool", "turn": 0, "call": 0}, aws.step_runtime())
+    state = step_handler.dispatch(parse_task(event | {"task": "agent_turn", "turn": 0}))
+    summary = step_handler.dispatch(parse_task(event | {"task": "agent_tool", "turn": 0, "call": 0}))
 
     assert state["tool_calls"][0]["name"] == "unit_lookup_inventory"
     assert summary == {"call": 0, "name": "unit_lookup_inventory", "is_error": False}

@@ -11,7 +11,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from infra.agent import agent_states
-from sutram.agent import AgentStep
+from sutram.definition import AgentStep
 
 STEP = {"id": "triage", "type": "agent", "prompt": "Go.", "tools": ["extract_text"], "timeout_seconds": 30}
 PAYLOAD = {"run.$": "$.run", "delivery.$": "$$.State.RetryCount", "step": STEP, "sources": {}, "scope.$": "$.scope"}
@@ -56,7 +56,7 @@ def test_serial_tool_calls_keep_no_output_and_hooks_see_every_task_and_the_map()
         "call.$": "$$.Map.Item.Value.call",
     }
     call = tools["ItemProcessor"]["States"]["triage:call"]["Parameters"]
-    assert call["run.$"] == "$.run" and call["scope.$"] == "$.scope" and call["agent_action"] == "tool"
+    assert call["run.$"] == "$.run" and call["scope.$"] == "$.scope" and call["task"] == "agent_tool"
     assert "sources" not in call
     assert states["triage:next"]["Parameters"] == {
         "turn.$": "States.MathAdd($.agents.triage.turn, 1)",
@@ -113,7 +113,7 @@ def test_a_call_needing_approval_asks_its_tools_approval_task_then_runs_again_wi
             "step": None,
             "turn.$": "$.turn",
             "call.$": "$.call",
-            "agent_action": "approval",
+            "task": "tool_approval",
             "approval_action": "request",
             "task_token.$": "$$.Task.Token",
             "entered_at.$": "$$.State.EnteredTime",

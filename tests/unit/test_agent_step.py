@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from sutram.agent import AgentLimits, AgentStep, AgentTool, call_path, turn_path
-from sutram.definition import ApprovalRules
+from sutram.definition import AgentLimits, AgentStep, AgentTool, ApprovalRules
+from sutram.engine.agent import call_path, turn_path
 
 BASE = {"id": "triage", "type": "agent", "prompt": "Why is {{order}} late?", "input": {"order": "$.input.order"}}
 

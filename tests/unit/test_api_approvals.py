@@ -14,9 +14,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.lambda_context import LocalLambdaContext
-from sutram import approval_step, aws
-from sutram.approval_links import CALLBACK_PATH, make_links
-from sutram.approvals import MAX_PROPOSAL_BYTES, ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
+from sutram import wiring
+from sutram.approvals import decisions
+from sutram.approvals.links import CALLBACK_PATH, make_links
+from sutram.store.approvals import (
+    MAX_PROPOSAL_BYTES,
+    ApprovalRecord,
+    ApprovalStore,
+    approval_id_for,
+)
+from sutram.store.dynamo import iso_z
 from tests.unit.api_support import ApiEnvironment, ApiResult, api_environment, api_event, claims_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -44,7 +51,7 @@ class Approvals:
 
     @property
     def store(self) -> ApprovalStore:
-        return ApprovalStore(aws.table())
+        return ApprovalStore(wiring.table())
 
     def open(
         self, step_path: str = "approve_refund", *, tenant: str = "acme", deadline: timedelta = timedelta(hours=48)
@@ -61,8 +68,8 @@ class Approvals:
             proposal=PROPOSAL,
             proposal_schema=SCHEMA,
             group="finance",
-            created_at=utc_iso(now - timedelta(hours=1)),
-            expires_at=utc_iso(now + deadline),
+            created_at=iso_z(now - timedelta(hours=1)),
+            expires_at=iso_z(now + deadline),
         )
         return self.store.open(record, task_token(approval_id))
 
@@ -87,7 +94,7 @@ class Approvals:
         return self.call("POST", f"/approvals/{approval_id}/decision", body=body, **kwargs)
 
     def link(self, record: ApprovalRecord, outcome: str, now: datetime | None = None) -> str:
-        url = make_links(record, BASE_URL, now or datetime.now(UTC))[outcome]
+        url = make_links(record, BASE_URL, now or datetime.now(UTC), SECRET)[outcome]
         return url.removeprefix(BASE_URL)
 
     def status(self, record: ApprovalRecord) -> str:
@@ -100,7 +107,7 @@ class Approvals:
 def approvals(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
     monkeypatch.setenv("SUTRAM_CALLBACK_SECRET", SECRET)
     completed: list[tuple[ApprovalRecord, str]] = []
-    monkeypatch.setattr(approval_step, "complete", lambda record, token, _client: completed.append((record, token)))
+    monkeypatch.setattr(decisions, "complete", lambda record, token, _client: completed.append((record, token)))
     with api_environment(monkeypatch) as api:
         yield Approvals(api, completed)
 
@@ -274,7 +281,7 @@ def send_task_success_fails(monkeypatch: pytest.MonkeyPatch, code: str, before: 
             before(record)
         raise ClientError({"Error": {"Code": code, "Message": "Task Timed Out"}}, "SendTaskSuccess")
 
-    monkeypatch.setattr(approval_step, "complete", complete)
+    monkeypatch.setattr(decisions, "complete", complete)
 
 
 @pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])

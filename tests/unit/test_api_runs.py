@@ -12,8 +12,12 @@ from itertools import count
 
 import pytest
 
-from sutram import aws, runs
-from sutram.checkpoints import StepKey
+from sutram import wiring
+from sutram.api.app import app
+from sutram.runs import routes as runs_routes
+from sutram.store import runs as run_store
+from sutram.store.checkpoints import StepKey
+from sutram.store.dynamo import RETENTION_SECONDS
 from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -32,10 +36,10 @@ def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each run is created one second after the previous one, so the newest-first order is known."""
     seconds = count()
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    real_backend = runs.default_backend
-    monkeypatch.setattr(
-        runs,
-        "default_backend",
+    real_backend = wiring.runs_backend
+    monkeypatch.setitem(
+        app.dependency_overrides,
+        runs_routes.backend,
         lambda: dataclasses.replace(real_backend(), now=lambda: start + timedelta(seconds=next(seconds))),
     )
 
@@ -64,7 +68,7 @@ def test_start_answers_201_with_the_run_and_starts_its_execution(api: ApiEnviron
     assert item["gsi1pk"] == "TENANT#acme"
     assert item["gsi1sk"] == f"{item['created_at']}#{run_id}"
     assert json.loads(item["input"]) == VALID_INPUT
-    assert int(item["expires_at"]) > datetime.now(UTC).timestamp() + aws.RETENTION_SECONDS - 60
+    assert int(item["expires_at"]) > datetime.now(UTC).timestamp() + RETENTION_SECONDS - 60
 
 
 def test_a_replay_with_the_same_idempotency_key_answers_200_with_the_same_run_and_no_second_execution(
@@ -158,7 +162,7 @@ def test_a_failed_start_answers_503_and_leaves_no_run_so_a_retry_with_the_key_st
 ) -> None:
     missing_arn = api.state_machine_arn.replace("sutram-document-analysis", "deleted")
     monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: missing_arn}))
-    aws.reset()
+    wiring.reset()
 
     failed = api.start(key="retry-me")
 
@@ -172,7 +176,7 @@ def test_a_failed_start_answers_503_and_leaves_no_run_so_a_retry_with_the_key_st
     assert api.table.scan()["Items"] == []
 
     monkeypatch.setenv("SUTRAM_STATE_MACHINES", json.dumps({WORKFLOW: api.state_machine_arn}))
-    aws.reset()
+    wiring.reset()
     retried = api.start(key="retry-me")
 
     assert retried.status == 201
@@ -188,9 +192,11 @@ def test_a_replay_finishes_a_start_that_crashed_before_start_execution(
         def start_execution(self, **_: object) -> None:
             raise RuntimeError("the sandbox died here")
 
-    real_backend = runs.default_backend
-    monkeypatch.setattr(
-        runs, "default_backend", lambda: dataclasses.replace(real_backend(), executions=CrashingStepFunctions())
+    real_backend = wiring.runs_backend
+    monkeypatch.setitem(
+        app.dependency_overrides,
+        runs_routes.backend,
+        lambda: dataclasses.replace(real_backend(), executions=CrashingStepFunctions()),
     )
     crashed = api.start(key="crash")
     assert crashed.status == 500
@@ -198,7 +204,7 @@ def test_a_replay_finishes_a_start_that_crashed_before_start_execution(
     (item,) = api.table.scan()["Items"]
     assert "execution_arn" not in item
 
-    monkeypatch.setattr(runs, "default_backend", real_backend)
+    monkeypatch.setitem(app.dependency_overrides, runs_routes.backend, real_backend)
     replay = api.start(key="crash")
 
     assert replay.status == 200
@@ -236,7 +242,7 @@ def test_a_large_input_travels_as_an_artifact_and_the_run_links_to_it(monkeypatc
         assert run["input_artifact"]["key"] == reference["$artifact"]
         assert run["input_artifact"]["bytes"] == reference["bytes"]
         assert reference["$artifact"] in run["input_artifact"]["url"]
-        stored = api.s3.get_object(Bucket=aws.get_settings().bucket_name, Key=reference["$artifact"])["Body"].read()
+        stored = api.s3.get_object(Bucket=wiring.get_settings().bucket_name, Key=reference["$artifact"])["Body"].read()
         assert json.loads(stored) == large
 
 
@@ -307,10 +313,10 @@ def test_steps_come_in_order_with_usage_and_a_link_to_a_large_output(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ticks = count(1000)
-    monkeypatch.setattr("sutram.checkpoints._now", lambda: float(next(ticks)))
+    monkeypatch.setattr("sutram.store.checkpoints._now", lambda: float(next(ticks)))
     with api_environment(monkeypatch, offload_threshold_bytes=256) as api:
         run_id = api.start().body["run_id"]
-        store, artifacts = aws.checkpoint_store(), aws.artifact_store()
+        store, artifacts = wiring.checkpoint_store(), wiring.artifact_store()
 
         def record(step_id: str, output: object, usage: dict[str, object] | None = None) -> None:
             key = StepKey("acme", run_id, step_id)
@@ -399,7 +405,7 @@ def test_listing_pages_newest_first_and_fills_pages_when_filters_drop_runs(
     for run_id in succeeded:
         api.finish(run_id, status="SUCCEEDED", output="done")
     newest_first = list(reversed(started))
-    monkeypatch.setattr(runs, "FILTERED_READ_SIZE", 1)  # filtered queries read 2 items at a time
+    monkeypatch.setattr(run_store, "FILTERED_READ_SIZE", 1)  # filtered queries read 2 items at a time
 
     assert _all_pages(api, "limit=3") == [newest_first[0:3], newest_first[3:6], newest_first[6:]]
     assert _all_pages(api, "limit=2&status=SUCCEEDED") == [
@@ -416,8 +422,8 @@ def test_a_filtered_page_stops_after_a_bounded_number_of_reads_and_the_cursor_go
 ) -> None:
     started = [api.start().body["run_id"] for _ in range(5)]
     api.finish(started[0], status="FAILED", error={"Error": "StepFailed", "Cause": "boom"})
-    monkeypatch.setattr(runs, "FILTERED_READ_SIZE", 1)
-    monkeypatch.setattr(runs, "MAX_QUERIES_PER_PAGE", 2)
+    monkeypatch.setattr(run_store, "FILTERED_READ_SIZE", 1)
+    monkeypatch.setattr(run_store, "MAX_QUERIES_PER_PAGE", 2)
 
     pages = _all_pages(api, "limit=1&status=FAILED")
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from sutram import runs
+from sutram import wiring
+from sutram.api.app import app
+from sutram.runs import routes as runs_routes
 from tests.unit.api_support import TRIVIAL_ASL, ApiEnvironment, api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -41,8 +43,10 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiEnvironment]:
 @pytest.fixture
 def started(api: ApiEnvironment, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     recorder = RecordingStepFunctions(api.stepfunctions)
-    real_backend = runs.default_backend
-    monkeypatch.setattr(runs, "default_backend", lambda: dataclasses.replace(real_backend(), executions=recorder))
+    real_backend = wiring.runs_backend
+    monkeypatch.setitem(
+        app.dependency_overrides, runs_routes.backend, lambda: dataclasses.replace(real_backend(), executions=recorder)
+    )
     return recorder.started
 
 

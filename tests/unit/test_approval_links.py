@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sutram.approval_links import CALLBACK_PATH, InvalidLink, LinkClaims, make_links, sign, verify
-from sutram.approvals import ApprovalRecord, utc_iso
+from sutram.approvals.links import CALLBACK_PATH, InvalidLink, LinkClaims, make_links, sign, verify
+from sutram.store.approvals import ApprovalRecord
+from sutram.store.dynamo import iso_z
 
 SECRET = "s3cret-for-tests"
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -25,8 +26,8 @@ def record(deadline: datetime) -> ApprovalRecord:
         summary="Refund 120 EUR",
         proposal={"amount": 120},
         group="finance",
-        created_at=utc_iso(NOW),
-        expires_at=utc_iso(deadline),
+        created_at=iso_z(NOW),
+        expires_at=iso_z(deadline),
     )
 
 

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from sutram import approval_step, aws
-from sutram.approval_links import verify
-from sutram.approval_step import ApprovalRuntime, decision_output, request_approval
-from sutram.approvals import MAX_PROPOSAL_BYTES, approval_id_for
+from sutram.approvals import decisions, requests
+from sutram.approvals.decisions import decision_output
+from sutram.approvals.links import verify
+from sutram.approvals.requests import ApprovalRuntime, request_approval
+from sutram.contracts import ApprovalTask
 from sutram.definition import DefinitionError, parse_definition
 from sutram.errors import InvalidStepInput
+from sutram.store.approvals import MAX_PROPOSAL_BYTES, approval_id_for
 from tests.unit.approval_support import Events
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -32,12 +34,17 @@ STEP = {
 }
 
 
+def task(action: str = "request", token: str = TOKEN, scope: str = "", **fields: Any) -> ApprovalTask:
+    return ApprovalTask.model_validate(payload(action, token, scope) | fields)
+
+
 def payload(action: str = "request", token: str = TOKEN, scope: str = "") -> dict[str, Any]:
     return {
         "run": {"tenant": "acme", "run_id": "run-1", "workflow": "refunds"},
         "scope": scope,
         "step": STEP,
         "sources": {"input": {"amount": 120.5, "order": 42}},
+        "task": "approval",
         "task_token": token,
         "approval_action": action,
     }
@@ -49,7 +56,7 @@ def runtime(approval_runtime) -> ApprovalRuntime:
 
 
 def test_a_request_records_the_approval_with_its_token(runtime):
-    assert request_approval(payload(), runtime, NOW) is None  # the task waits for SendTaskSuccess
+    assert request_approval(task(), runtime, NOW) is None  # the task waits for SendTaskSuccess
 
     approval_id = approval_id_for("acme", "run-1", "approve_refund")
     record = runtime.store.get("acme", approval_id)
@@ -66,7 +73,7 @@ def test_a_request_records_the_approval_with_its_token(runtime):
 
 
 def test_a_proposal_too_large_for_an_approval_fails_the_request_saying_so(runtime):
-    large = payload() | {"sources": {"input": {"amount": 1, "order": "o" * MAX_PROPOSAL_BYTES}}}
+    large = task(sources={"input": {"amount": 1, "order": "o" * MAX_PROPOSAL_BYTES}})
 
     with pytest.raises(InvalidStepInput, match=r"step 'approve_refund' proposal: 131\d{3} bytes of JSON, more than"):
         request_approval(large, runtime, NOW)
@@ -75,14 +82,14 @@ def test_a_proposal_too_large_for_an_approval_fails_the_request_saying_so(runtim
 
 
 def test_the_deadline_counts_from_when_the_task_was_entered(runtime):
-    request_approval(payload() | {"entered_at": "2026-01-05T08:59:58.5Z"}, runtime, NOW)
+    request_approval(task(entered_at="2026-01-05T08:59:58.5Z"), runtime, NOW)
 
     record = runtime.store.get("acme", approval_id_for("acme", "run-1", "approve_refund"))
     assert (record.created_at, record.expires_at) == ("2026-01-05T09:00:00.000Z", "2026-01-05T09:59:58.500Z")
 
 
 def test_the_approval_requested_event_carries_the_record_and_links_but_not_the_token(runtime):
-    request_approval(payload(), runtime, NOW)
+    request_approval(task(), runtime, NOW)
 
     (entry,) = runtime.events.entries
     assert (entry["Source"], entry["DetailType"], entry["EventBusName"]) == ("sutram", "Approval requested", "default")
@@ -102,9 +109,9 @@ def test_the_webhook_is_retried_then_given_up_without_failing_the_step(runtime):
     runtime.webhook_url, runtime.post, runtime.sleep = "https://hooks.example.com/T1", failing_post, sleeps.append
     runtime.events = Events(fail=True)
 
-    request_approval(payload(), runtime, NOW)
+    request_approval(task(), runtime, NOW)
 
-    assert len(calls) == approval_step.WEBHOOK_TRIES == 3
+    assert len(calls) == requests.WEBHOOK_TRIES == 3
     assert sleeps == [0.5, 1.0]
     url, body = calls[0]
     assert url == "https://hooks.example.com/T1"
@@ -125,14 +132,14 @@ def test_a_webhook_that_recovers_is_posted_once(runtime):
 
     runtime.webhook_url, runtime.post = "https://hooks.example.com/T1", flaky_post
 
-    request_approval(payload(), runtime, NOW)
+    request_approval(task(), runtime, NOW)
 
     assert len(posted) == 1 and outcomes == []
 
 
 def test_a_retried_request_replaces_the_token_and_notifies_again(runtime):
-    request_approval(payload(token="token-1"), runtime, NOW)
-    request_approval(payload(token="token-2"), runtime, NOW)
+    request_approval(task(token="token-1"), runtime, NOW)
+    request_approval(task(token="token-2"), runtime, NOW)
 
     assert runtime.store.token_for("acme", approval_id_for("acme", "run-1", "approve_refund")) == "token-2"
     assert len(runtime.events.entries) == 2
@@ -140,11 +147,11 @@ def test_a_retried_request_replaces_the_token_and_notifies_again(runtime):
 
 
 def test_a_retried_request_of_a_decided_approval_resumes_its_own_delivery(runtime):
-    request_approval(payload(token="token-1"), runtime, NOW)
+    request_approval(task(token="token-1"), runtime, NOW)
     approval_id = approval_id_for("acme", "run-1", "approve_refund")
     runtime.store.decide("acme", approval_id, "reject", "ana", "too much", now=NOW)
 
-    request_approval(payload(token="token-2"), runtime, NOW)
+    request_approval(task(token="token-2"), runtime, NOW)
 
     (sent,) = runtime.stepfunctions.sent
     assert sent["taskToken"] == "token-2"
@@ -153,8 +160,8 @@ def test_a_retried_request_of_a_decided_approval_resumes_its_own_delivery(runtim
 
 
 def test_escalation_marks_the_first_approval_and_asks_the_escalation_group(runtime):
-    request_approval(payload(scope="batch[2]/"), runtime, NOW)
-    request_approval(payload("escalate", token="token-2", scope="batch[2]/"), runtime, NOW)
+    request_approval(task(scope="batch[2]/"), runtime, NOW)
+    request_approval(task("escalate", token="token-2", scope="batch[2]/"), runtime, NOW)
 
     first = runtime.store.get("acme", approval_id_for("acme", "run-1", "batch[2]/approve_refund"))
     second = runtime.store.get("acme", approval_id_for("acme", "run-1", "batch[2]/approve_refund@escalation"))
@@ -166,12 +173,12 @@ def test_escalation_marks_the_first_approval_and_asks_the_escalation_group(runti
 
 
 def test_the_output_is_the_edited_proposal_when_approved(runtime):
-    request_approval(payload(), runtime, NOW)
+    request_approval(task(), runtime, NOW)
     approval_id = approval_id_for("acme", "run-1", "approve_refund")
     edited = {"order": 42, "amount": 100, "currency": "EUR"}
 
     record, token = runtime.store.decide("acme", approval_id, "approve", "ana", "capped", edited, now=NOW)
-    approval_step.complete(record, token, runtime.stepfunctions)
+    decisions.complete(record, token, runtime.stepfunctions)
 
     (sent,) = runtime.stepfunctions.sent
     assert sent["taskToken"] == TOKEN
@@ -179,7 +186,7 @@ def test_the_output_is_the_edited_proposal_when_approved(runtime):
 
 
 def test_an_undecided_record_has_no_output(runtime):
-    request_approval(payload(), runtime, NOW)
+    request_approval(task(), runtime, NOW)
 
     with pytest.raises(ValueError, match="not decided"):
         decision_output(runtime.store.get("acme", approval_id_for("acme", "run-1", "approve_refund")))
@@ -211,11 +218,9 @@ def test_an_inconsistent_approval_step_is_refused(change, message):
 
 
 def test_with_a_callback_secret_notifications_carry_signed_approve_and_reject_links(runtime, monkeypatch):
-    monkeypatch.setenv("SUTRAM_CALLBACK_SECRET", "s3cret")
-    aws.reset()
-    runtime.links = approval_step.signed_links("https://api.example.com/v1", clock=lambda: NOW)
+    runtime.links = requests.signed_links("https://api.example.com/v1", "s3cret", clock=lambda: NOW)
 
-    request_approval(payload(), runtime, NOW)
+    request_approval(task(), runtime, NOW)
 
     (entry,) = runtime.events.entries
     links = json.loads(entry["Detail"])["links"]

@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sutram.approvals import (
+from sutram.store.approvals import (
     AlreadyDecided,
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalRecord,
     ApprovalStore,
-    InvalidApprovalCursor,
     approval_id_for,
-    utc_iso,
 )
+from sutram.store.cursors import InvalidCursor
+from sutram.store.dynamo import iso_z
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -37,8 +37,8 @@ def record(step_path: str = "approve_refund", *, created: datetime = NOW, hours:
         proposal={"order": 42, "amount": 120.5},
         proposal_schema={"type": "object"},
         group="finance",
-        created_at=utc_iso(created),
-        expires_at=utc_iso(created + timedelta(hours=hours)),
+        created_at=iso_z(created),
+        expires_at=iso_z(created + timedelta(hours=hours)),
     )
 
 
@@ -161,7 +161,7 @@ def test_a_cursor_of_another_tenant_is_refused(store):
         store.open(record(f"step_{n}", created=NOW + timedelta(minutes=n)), f"t{n}")
     _, cursor = store.list("acme", "pending", limit=1)
 
-    with pytest.raises(InvalidApprovalCursor):
+    with pytest.raises(InvalidCursor):
         store.list("globex", "pending", cursor=cursor)
-    with pytest.raises(InvalidApprovalCursor):
+    with pytest.raises(InvalidCursor):
         store.list("acme", "pending", cursor="garbage")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sutram import checkpoints
-from sutram.checkpoints import AlreadyRecorded, CheckpointStore, StepKey
 from sutram.errors import OutcomeUnknown, StepInProgress, TransientStepError
+from sutram.store import checkpoints
+from sutram.store.checkpoints import AlreadyRecorded, CheckpointStore, StepKey
 
 KEY = StepKey("acme", "run-1", "summarise")
 

@@ -14,11 +14,14 @@ from typing import Any
 import boto3
 import pytest
 
+from cli import commands as cli_commands
+from cli import config as cli_config
+from cli import display as cli_display
 from cli import main as cli
 from localcloud.http_api import serve
-from sutram import aws
-from sutram.checkpoints import StepKey
+from sutram import wiring
 from sutram.handlers.api import handler as api_handler
+from sutram.store.checkpoints import StepKey
 from tests.unit.api_support import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -66,7 +69,7 @@ def env(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hom
 
 
 def _complete_steps(run_id: str) -> None:
-    store = aws.checkpoint_store()
+    store = wiring.checkpoint_store()
     for step_id, usage in (("extract", None), ("summarise", {"input_tokens": 120, "output_tokens": 30})):
         key = StepKey("acme", run_id, step_id)
         claim = store.claim(key, step_type="llm" if usage else "tool", lease_seconds=60, at_most_once=False)
@@ -189,11 +192,11 @@ def test_an_unreachable_api_exits_1(home: Path, capsys: pytest.CaptureFixture[st
 
 def _finish_on_first_wait(env: CliEnvironment, monkeypatch: pytest.MonkeyPatch, run_id: str, **outcome: Any) -> None:
     def wait(seconds: float) -> None:
-        assert seconds == cli.POLL_INTERVAL_SECONDS
+        assert seconds == cli_display.POLL_INTERVAL_SECONDS
         _complete_steps(run_id)
         env.api.finish(run_id, **outcome)
 
-    monkeypatch.setattr(cli, "_wait", wait)
+    monkeypatch.setattr(cli_display, "_wait", wait)
 
 
 def test_run_follow_shows_steps_as_they_complete_and_exits_0_on_success(
@@ -249,7 +252,7 @@ def test_on_a_terminal_the_display_is_redrawn_in_place() -> None:
             return True
 
     out = Terminal()
-    display = cli.LiveDisplay(out, interactive=out.isatty())
+    display = cli_display.LiveDisplay(out, interactive=out.isatty())
     run = {"run_id": "r-1", "workflow": WORKFLOW, "status": "RUNNING", "created_at": "2025-01-01T00:00:00+00:00"}
     step = {"id": "extract", "status": "RUNNING", "attempts": 1, "started_at": "2025-01-01T00:00:00+00:00"}
 
@@ -285,15 +288,15 @@ def test_configuration_precedence_is_flags_env_user_file_then_local_file(
     )
     monkeypatch.chdir(project)
 
-    assert cli.load_config(_config_args()) == cli.Config("http://local/v1", "local-token")
+    assert cli_config.load_config(_config_args()) == cli_config.Config("http://local/v1", "local-token")
 
-    cli.save_user_config({"api_url": "https://user/v1/", "token": "user-token"})
-    assert cli.load_config(_config_args()) == cli.Config("https://user/v1", "user-token")
+    cli_config.save_user_config({"api_url": "https://user/v1/", "token": "user-token"})
+    assert cli_config.load_config(_config_args()) == cli_config.Config("https://user/v1", "user-token")
 
     monkeypatch.setenv("SUTRAM_TOKEN", "env-token")
-    assert cli.load_config(_config_args()) == cli.Config("https://user/v1", "env-token")
+    assert cli_config.load_config(_config_args()) == cli_config.Config("https://user/v1", "env-token")
 
-    assert cli.load_config(_config_args(api="https://flag/v1", token="flag-token")) == cli.Config(
+    assert cli_config.load_config(_config_args(api="https://flag/v1", token="flag-token")) == cli_config.Config(
         "https://flag/v1", "flag-token"
     )
 
@@ -315,7 +318,7 @@ def test_login_saves_a_cognito_id_token_readable_only_by_the_user(
     )["UserPoolClient"]["ClientId"]
     cognito.admin_create_user(UserPoolId=pool_id, Username="ana", MessageAction="SUPPRESS")
     cognito.admin_set_user_password(UserPoolId=pool_id, Username="ana", Password="Correct-horse-1", Permanent=True)
-    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt: "Correct-horse-1")
+    monkeypatch.setattr(cli_commands.getpass, "getpass", lambda prompt: "Correct-horse-1")
 
     code = cli.main(
         [
@@ -338,7 +341,7 @@ def test_login_saves_a_cognito_id_token_readable_only_by_the_user(
     assert saved["api_url"] == env.base_url
     assert saved["token"].count(".") == 2
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert cli.load_config(_config_args()) == cli.Config(env.base_url, saved["token"])
+    assert cli_config.load_config(_config_args()) == cli_config.Config(env.base_url, saved["token"])
 
 
 def test_login_with_a_wrong_password_exits_1(env: CliEnvironment) -> None:

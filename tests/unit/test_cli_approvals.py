@@ -12,9 +12,11 @@ import pytest
 
 from cli import main as cli
 from localcloud.http_api import serve
-from sutram import approval_step, aws
-from sutram.approvals import ApprovalRecord, ApprovalStore, approval_id_for, utc_iso
+from sutram import wiring
+from sutram.approvals import decisions
 from sutram.handlers.api import handler as api_handler
+from sutram.store.approvals import ApprovalRecord, ApprovalStore, approval_id_for
+from sutram.store.dynamo import iso_z
 from tests.unit.api_support import api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -53,10 +55,10 @@ class CliEnvironment:
             proposal={"amount": 120},
             proposal_schema=SCHEMA,
             group="finance",
-            created_at=utc_iso(now),
-            expires_at=utc_iso(now + timedelta(hours=4)),
+            created_at=iso_z(now),
+            expires_at=iso_z(now + timedelta(hours=4)),
         )
-        return ApprovalStore(aws.table()).open(record, f"task-token-{step_path}").approval_id
+        return ApprovalStore(wiring.table()).open(record, f"task-token-{step_path}").approval_id
 
 
 @pytest.fixture
@@ -68,7 +70,7 @@ def env(
     for name in ("SUTRAM_API_URL", "SUTRAM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     resumed: list[str] = []
-    monkeypatch.setattr(approval_step, "complete", lambda record, token, _client: resumed.append(token))
+    monkeypatch.setattr(decisions, "complete", lambda record, token, _client: resumed.append(token))
     with api_environment(monkeypatch):
         server, base_url = serve(api_handler, authenticator=_authenticate)
         try:

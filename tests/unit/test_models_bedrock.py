@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from sutram import aws
+from sutram import wiring
 from sutram.errors import StepFailed, TransientStepError
-from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage, get_provider
+from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage
 from sutram.models.bedrock import JSON_INSTRUCTION, BedrockModel
 
 MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -165,20 +165,22 @@ def test_network_failure_raises_transient_step_error() -> None:
         BedrockModel(UnreachableClient()).complete(ModelRequest(model_id=MODEL_ID, prompt="Hi"))
 
 
-def test_provider_creates_its_client_on_first_use_and_reuses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_creates_its_client_on_first_use_and_reuses_it(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> None:
     created: list[str] = []
 
     def make_client(service: str) -> object:
         created.append(service)
         return object()
 
-    monkeypatch.setattr(aws, "client", make_client)
+    wiring.reset()
+    monkeypatch.setattr(wiring, "client", make_client)
 
-    model = get_provider("bedrock")
-    assert created == []
+    runtime = wiring.step_runtime()
+    assert "bedrock-runtime" not in created
 
-    assert model.client is model.client  # type: ignore[attr-defined]
-    assert created == ["bedrock-runtime"]
+    model = runtime.providers("bedrock")
+    assert model.client is runtime.providers("bedrock").client  # type: ignore[attr-defined]
+    assert created.count("bedrock-runtime") == 1
 
 
 def test_tool_use_round_trip_with_tool_config_tool_use_and_tool_result_blocks(

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sutram import runs
+from sutram.runs import service as runs
+from sutram.store import cursors, keys
 from tests.unit.api_support import ApiEnvironment, api_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -53,13 +54,18 @@ def test_a_cursor_round_trips_for_its_tenant_only() -> None:
         "gsi1pk": "TENANT#acme",
         "gsi1sk": "2025-01-01T00:00:00.000+00:00#r-00000000000000000000000000",
     }
-    cursor = runs.encode_cursor(position)
+    cursor = cursors.encode(position)
 
-    assert runs.decode_cursor(cursor, "acme") == position
-    with pytest.raises(runs.InvalidCursor):
-        runs.decode_cursor(cursor, "acme-corp")
-    with pytest.raises(runs.InvalidCursor):
-        runs.decode_cursor(cursor[:-3], "acme")
+    def decode(cursor: str, tenant: str) -> dict[str, str]:
+        return cursors.decode(
+            cursor, gsi1pk=keys.runs_index_pk(tenant), pk_prefix=keys.run_pk(tenant, ""), sk=keys.RUN_SK
+        )
+
+    assert decode(cursor, "acme") == position
+    with pytest.raises(cursors.InvalidCursor):
+        decode(cursor, "acme-corp")
+    with pytest.raises(cursors.InvalidCursor):
+        decode(cursor[:-3], "acme")
 
 
 # --- the finish handler -------------------------------------------------------------------------

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from sutram import aws
-from sutram.artifacts import REF
+from sutram import wiring
+from sutram.contracts import StepTask as StepEvent
+from sutram.engine.steps import run_step
 from sutram.errors import InvalidStepInput, OutcomeUnknown, StepFailed
 from sutram.models import ModelRequest, ModelResponse, Usage
-from sutram.steps import StepEvent, run_step
+from sutram.store.artifacts import REF
 from sutram.tools import ToolContext, tool
 
 RUN = {"tenant": "acme", "run_id": "run-1", "workflow": "unit"}
@@ -52,7 +53,7 @@ def repeat(args: Note, context: ToolContext) -> str:
 @pytest.fixture
 def model(aws_env, monkeypatch) -> CountingModel:
     counting = CountingModel()
-    monkeypatch.setattr(aws.step_runtime(), "providers", lambda name: counting)
+    monkeypatch.setattr(wiring.step_runtime(), "providers", lambda name: counting)
     return counting
 
 
@@ -62,11 +63,11 @@ def llm_event(**step: Any) -> StepEvent:
 
 
 def with_faults(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
-    monkeypatch.setattr(aws.step_runtime(), "faults", spec)
+    monkeypatch.setattr(wiring.step_runtime(), "faults", spec)
 
 
 def test_an_llm_step_renders_its_prompt_and_records_usage(model, table):
-    assert run_step(llm_event(), aws.step_runtime()) == "a summary"
+    assert run_step(llm_event(), wiring.step_runtime()) == "a summary"
 
     assert model.calls[0].prompt == "Summarise the report"
     item = table.get_item(Key={"pk": "TENANT#acme#RUN#run-1", "sk": "STEP#summarise"})["Item"]
@@ -77,8 +78,8 @@ def test_a_crash_after_the_model_call_is_retried_without_calling_the_model_again
     with_faults(monkeypatch, "summarise@after_model_call")
 
     with pytest.raises(SystemExit):
-        run_step(llm_event(), aws.step_runtime())
-    retried = run_step(llm_event(), aws.step_runtime())
+        run_step(llm_event(), wiring.step_runtime())
+    retried = run_step(llm_event(), wiring.step_runtime())
 
     assert retried == "a summary"
     assert len(model.calls) == 1
@@ -86,22 +87,22 @@ def test_a_crash_after_the_model_call_is_retried_without_calling_the_model_again
 
 def test_a_crash_before_the_call_leaves_the_model_uncalled_and_the_retry_calls_it_once(model, monkeypatch):
     with_faults(monkeypatch, "summarise@before_call")
-    monkeypatch.setattr(aws.step_runtime(), "lease_margin_seconds", 0)
+    monkeypatch.setattr(wiring.step_runtime(), "lease_margin_seconds", 0)
 
     with pytest.raises(SystemExit):
-        run_step(llm_event(timeout_seconds=1), aws.step_runtime())
+        run_step(llm_event(timeout_seconds=1), wiring.step_runtime())
     assert model.calls == []
 
 
 def test_json_output_that_is_not_json_fails_the_step_clearly(model):
     with pytest.raises(StepFailed, match="did not return JSON"):
-        run_step(llm_event(output="json"), aws.step_runtime())
+        run_step(llm_event(output="json"), wiring.step_runtime())
 
 
 def test_a_missing_input_value_names_the_expression(model):
     event = llm_event(input={"text": "$.input.missing"})
     with pytest.raises(InvalidStepInput, match=r"'\$.input.missing': no value at 'missing'"):
-        run_step(event, aws.step_runtime())
+        run_step(event, wiring.step_runtime())
 
 
 def test_a_large_output_goes_to_s3_and_round_trips(aws_env):
@@ -111,26 +112,26 @@ def test_a_large_output_goes_to_s3_and_round_trips(aws_env):
             "step": {"id": "big", "type": "tool", "tool": "unit_repeat", "input": {"text": "ab"}},
         }
     )
-    output = run_step(event, aws.step_runtime())
+    output = run_step(event, wiring.step_runtime())
 
     assert output[REF].startswith("tenants/acme/artifacts/sha256/") and output["bytes"] == 4002
-    assert aws.artifact_store().load("acme", output) == "ab" * 2000
+    assert wiring.artifact_store().load("acme", output) == "ab" * 2000
     # A later step reading a field through the reference gets the value itself.
     reader = llm_event(input={"text": "$.steps.big"})
     reader = reader.model_copy(update={"sources": {"steps": {"big": output}}})
     counting = CountingModel()
-    aws.step_runtime().providers = lambda name: counting
-    run_step(reader, aws.step_runtime())
+    wiring.step_runtime().providers = lambda name: counting
+    run_step(reader, wiring.step_runtime())
     assert counting.calls[0].prompt == "Summarise " + "ab" * 2000
 
 
 def test_another_tenants_artifact_cannot_be_read(aws_env):
     with pytest.raises(InvalidStepInput, match="outside the tenant's prefix"):
-        aws.artifact_store().load("acme", {REF: "tenants/globex/artifacts/sha256/x.json", "bytes": 1})
+        wiring.artifact_store().load("acme", {REF: "tenants/globex/artifacts/sha256/x.json", "bytes": 1})
 
 
 def test_an_at_most_once_tool_that_died_mid_call_stops_with_outcome_unknown(aws_env, monkeypatch):
-    monkeypatch.setattr(aws.step_runtime(), "lease_margin_seconds", 0)
+    monkeypatch.setattr(wiring.step_runtime(), "lease_margin_seconds", 0)
     event = StepEvent.model_validate(
         {
             "run": RUN,
@@ -145,14 +146,14 @@ def test_an_at_most_once_tool_that_died_mid_call_stops_with_outcome_unknown(aws_
     )
     side_effects.clear()
     with pytest.raises(SystemExit):
-        run_step(event, aws.step_runtime())
+        run_step(event, wiring.step_runtime())
 
-    from sutram import checkpoints
+    from sutram.store import checkpoints
 
     later = checkpoints._now() + 2
     monkeypatch.setattr(checkpoints, "_now", lambda: later)
     with pytest.raises(OutcomeUnknown):
-        run_step(event, aws.step_runtime())
+        run_step(event, wiring.step_runtime())
     assert side_effects == ["crash"]
 
 
@@ -163,11 +164,11 @@ def test_tools_receive_an_idempotency_key_stable_for_the_step(aws_env):
             "step": {"id": "notify", "type": "tool", "tool": "unit_send_once", "input": {"text": "hi"}},
         }
     )
-    assert run_step(event, aws.step_runtime()) == {"sent": "hi", "key": "run-1/notify"}
+    assert run_step(event, wiring.step_runtime()) == {"sent": "hi", "key": "run-1/notify"}
 
 
 def test_an_artifact_read_twice_is_fetched_from_s3_once(aws_env):
-    store = aws.artifact_store()
+    store = wiring.artifact_store()
     reference = store.offload_if_large("acme", "x" * 5000)
     calls: list[str] = []
     original = store._s3.get_object

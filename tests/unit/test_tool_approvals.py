@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from sutram import aws
-from sutram.agent_runtime import run_agent_turn
-from sutram.approvals import approval_id_for
+from sutram import wiring
+from sutram.approvals.requests import request_tool_approval
+from sutram.approvals.requests import tool_summary as summary
+from sutram.contracts import ToolApprovalTask
+from sutram.engine.agent import run_agent_turn
 from sutram.errors import StepFailed
 from sutram.models import ToolCall
-from sutram.tool_approvals import request_tool_approval, summary
+from sutram.store.approvals import approval_id_for
 from sutram.tools import ToolContext, tool
 from tests.unit.test_agent_runtime import turn_event
 
@@ -62,27 +64,29 @@ STEP = {
 }
 
 
-def payload(call: int = 1, token: str = TOKEN, scope: str = "", action: str = "request") -> dict[str, Any]:
-    return {
-        "agent_action": "approval",
-        "approval_action": action,
-        "run": RUN,
-        "scope": scope,
-        "step": STEP,
-        "turn": 0,
-        "call": call,
-        "task_token": token,
-        "entered_at": "2026-01-05T08:59:58.500Z",
-    }
+def task(call: int = 1, token: str = TOKEN, scope: str = "", action: str = "request") -> ToolApprovalTask:
+    return ToolApprovalTask.model_validate(
+        {
+            "task": "tool_approval",
+            "approval_action": action,
+            "run": RUN,
+            "scope": scope,
+            "step": STEP,
+            "turn": 0,
+            "call": call,
+            "task_token": token,
+            "entered_at": "2026-01-05T08:59:58.500Z",
+        }
+    )
 
 
 @pytest.fixture
 def turn_recorded(aws_env: None) -> None:
-    run_agent_turn(turn_event(STEP, 0), aws.step_runtime())
+    run_agent_turn(turn_event(STEP, 0), wiring.step_runtime())
 
 
 def test_the_call_is_recorded_as_an_approval_of_its_arguments_for_the_tools_group(turn_recorded, approval_runtime):
-    assert request_tool_approval(payload(), aws.step_runtime(), approval_runtime, NOW) is None
+    assert request_tool_approval(task(), wiring.step_runtime(), approval_runtime, NOW) is None
 
     approval_id = approval_id_for("acme", "run-1", "clerk/turn-0000/call-001")
     record = approval_runtime.store.get("acme", approval_id)
@@ -103,7 +107,7 @@ def test_the_call_is_recorded_as_an_approval_of_its_arguments_for_the_tools_grou
 
 
 def test_the_approvers_are_notified_without_the_token(turn_recorded, approval_runtime):
-    request_tool_approval(payload(), aws.step_runtime(), approval_runtime, NOW)
+    request_tool_approval(task(), wiring.step_runtime(), approval_runtime, NOW)
 
     (entry,) = approval_runtime.events.entries
     assert entry["DetailType"] == "Approval requested" and entry["Source"] == "sutram"
@@ -113,20 +117,20 @@ def test_the_approvers_are_notified_without_the_token(turn_recorded, approval_ru
 
 
 def test_a_call_inside_a_map_iteration_is_keyed_by_its_scoped_path(aws_env, approval_runtime):
-    run_agent_turn(turn_event(STEP, 0).model_copy(update={"scope": "orders[2]/"}), aws.step_runtime())
+    run_agent_turn(turn_event(STEP, 0).model_copy(update={"scope": "orders[2]/"}), wiring.step_runtime())
 
-    request_tool_approval(payload(scope="orders[2]/"), aws.step_runtime(), approval_runtime, NOW)
+    request_tool_approval(task(scope="orders[2]/"), wiring.step_runtime(), approval_runtime, NOW)
 
     approval_id = approval_id_for("acme", "run-1", "orders[2]/clerk/turn-0000/call-001")
     assert approval_runtime.store.get("acme", approval_id) is not None
 
 
 def test_a_retried_request_of_a_decided_call_resumes_its_own_delivery_at_once(turn_recorded, approval_runtime):
-    request_tool_approval(payload(token="token-1"), aws.step_runtime(), approval_runtime, NOW)
+    request_tool_approval(task(token="token-1"), wiring.step_runtime(), approval_runtime, NOW)
     approval_id = approval_id_for("acme", "run-1", "clerk/turn-0000/call-001")
     approval_runtime.store.decide("acme", approval_id, "approve", "ana", "", {"order": "A-1", "amount_cents": 10}, NOW)
 
-    request_tool_approval(payload(token="token-2"), aws.step_runtime(), approval_runtime, NOW)
+    request_tool_approval(task(token="token-2"), wiring.step_runtime(), approval_runtime, NOW)
 
     (sent,) = approval_runtime.stepfunctions.sent
     assert sent["taskToken"] == "token-2"
@@ -147,7 +151,7 @@ def test_a_retried_request_of_a_decided_call_resumes_its_own_delivery_at_once(tu
 )
 def test_a_call_that_is_not_gated_or_not_there_is_refused(turn_recorded, approval_runtime, call, message):
     with pytest.raises(StepFailed, match=message):
-        request_tool_approval(payload(call=call), aws.step_runtime(), approval_runtime, NOW)
+        request_tool_approval(task(call=call), wiring.step_runtime(), approval_runtime, NOW)
     assert approval_runtime.events.entries == []
 
 
@@ -163,9 +167,14 @@ def test_the_summary_quotes_what_the_model_said_and_clips_long_text():
 
 
 def test_a_missed_deadline_escalates_the_call_to_the_escalation_group(turn_recorded, approval_runtime):
-    request_tool_approval(payload(), aws.step_runtime(), approval_runtime, NOW)
+    request_tool_approval(task(), wiring.step_runtime(), approval_runtime, NOW)
 
-    request_tool_approval(payload(token="token-2", action="escalate"), aws.step_runtime(), approval_runtime, NOW)
+    request_tool_approval(
+        task(token="token-2", action="escalate"),
+        wiring.step_runtime(),
+        approval_runtime,
+        NOW,
+    )
 
     first = approval_runtime.store.get("acme", approval_id_for("acme", "run-1", "clerk/turn-0000/call-001"))
     escalated_id = approval_id_for("acme", "run-1", "clerk/turn-0000/call-001@escalation")

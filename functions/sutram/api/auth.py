@@ -8,11 +8,16 @@ query parameter. API Gateway (REST) passes every claim as a string, so a list cl
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.request import Request
 from pydantic import BaseModel
 
-from sutram import keys
+from sutram.store import keys
+
+logger = Logger()
 
 TENANT_CLAIM = "custom:tenant"
 
@@ -44,3 +49,13 @@ def _list_claim(value: Any) -> tuple[str, ...]:
     if not isinstance(value, str):
         return ()
     return tuple(part for part in re.split(r"[,\s]+", value.strip().strip("[]")) if part)
+
+
+def current_caller(request: Request) -> Caller:
+    """The route dependency: the verified caller, whose tenant and user every log line then carries."""
+    caller = caller_from_event(request.resolved_event.raw_event)
+    logger.append_keys(tenant=caller.tenant, user=caller.user)
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]

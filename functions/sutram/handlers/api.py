@@ -1,6 +1,7 @@
 """Lambda handler for the HTTP API (API Gateway REST proxy events).
 
-Request counts and latencies come from API Gateway's own metrics; this handler adds none."""
+It wires each capability's routes to this sandbox's backends (sutram.wiring). Request counts and
+latencies come from API Gateway's own metrics; this handler adds none."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sutram import wiring
 from sutram.api.app import app
+from sutram.approvals import routes as approvals
+from sutram.runs import routes as runs
 
 logger = Logger()
 tracer = Tracer()
+
+app.dependency_overrides[runs.backend] = wiring.runs_backend
+app.dependency_overrides[approvals.backend] = wiring.approvals_backend
 
 
 # Never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it carries the caller's ID token,

@@ -1,5 +1,6 @@
-"""Lambda handler for `llm` and `tool` steps, the turns and tool calls of `agent` steps, and the
-approval requests of `approval` steps and of agents' gated tool calls."""
+"""Lambda handler for every task a workflow's state machine gives the step function: `llm` and
+`tool` steps, the turns and tool calls of `agent` steps, and the approval requests of `approval`
+steps and of agents' gated tool calls. It dispatches on the task's kind (sutram.contracts)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sutram import agent_runtime, approval_step, aws, tool_approvals
-from sutram.steps import StepEvent, run_step
+from sutram import wiring
+from sutram.approvals.requests import request_approval, request_tool_approval
+from sutram.contracts import (
+    AgentToolTask,
+    AgentTurnTask,
+    ApprovalTask,
+    StepTask,
+    Task,
+    ToolApprovalTask,
+    parse_task,
+)
+from sutram.engine.agent import run_agent_tool, run_agent_turn
+from sutram.engine.steps import run_step
 
 logger = Logger()
 tracer = Tracer()
@@ -23,12 +35,21 @@ metrics = Metrics()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     metrics.add_metric(name="StepInvocations", unit=MetricUnit.Count, value=1)
-    if event.get("agent_action") == "approval":  # a gated tool call of an agent waits for a decision
-        return tool_approvals.request_tool_approval(event, aws.step_runtime(), aws.approval_runtime())
-    if "agent_action" in event:  # a turn or a tool call of an `agent` step
-        return agent_runtime.handle(event, aws.step_runtime())
-    if "approval_action" in event:  # an `approval` step asks for a decision; the run waits for it
-        return approval_step.request_approval(event, aws.approval_runtime())
-    step_event = StepEvent.model_validate(event)
-    logger.append_keys(tenant=step_event.run.tenant, run_id=step_event.run.run_id, step=step_event.step.id)
-    return run_step(step_event, aws.step_runtime())
+    return dispatch(parse_task(event))
+
+
+def dispatch(task: Task) -> Any:
+    """Run a task with this sandbox's runtimes."""
+    match task:
+        case StepTask():
+            logger.append_keys(tenant=task.run.tenant, run_id=task.run.run_id, step=task.step.id)
+            return run_step(task, wiring.step_runtime())
+        case AgentTurnTask():
+            return run_agent_turn(task, wiring.step_runtime())
+        case AgentToolTask():
+            return run_agent_tool(task, wiring.step_runtime())
+        case ApprovalTask():  # the run waits for the decision
+            return request_approval(task, wiring.approval_runtime())
+        case ToolApprovalTask():  # a gated tool call waits for the decision
+            return request_tool_approval(task, wiring.step_runtime(), wiring.approval_runtime())
+    raise ValueError(f"the step function does not run {task.task!r} tasks")

@@ -10,9 +10,12 @@ call (`tools`); the response then may carry `tool_calls` instead of, or besides,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
+
+from sutram.settings import Settings
 
 
 class Usage(BaseModel):
@@ -85,7 +88,8 @@ class ModelProvider(Protocol):
         ...
 
 
-def get_provider(name: str) -> ModelProvider:
+def get_provider(name: str, *, client: Callable[[str], Any], settings: Settings) -> ModelProvider:
+    """The provider called `name`, given its client: `client(service)` makes a boto3 client."""
     # Imported lazily: a Lambda loads only the provider its steps use.
     if name == "scripted":
         from sutram.models.scripted import ScriptedModel
@@ -94,9 +98,9 @@ def get_provider(name: str) -> ModelProvider:
     if name == "bedrock":
         from sutram.models.bedrock import BedrockModel
 
-        return BedrockModel()
+        return BedrockModel(client("bedrock-runtime"))
     if name == "openai":
         from sutram.models.openai_compat import OpenAICompatibleModel
 
-        return OpenAICompatibleModel()
+        return OpenAICompatibleModel(settings)
     raise ValueError(f"unknown model provider {name!r}; expected bedrock, openai or scripted")

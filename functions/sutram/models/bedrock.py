@@ -33,18 +33,8 @@ TRANSIENT_ERROR_CODES = frozenset(
 class BedrockModel:
     name = "bedrock"
 
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            # Imported here so that loading the provider does not build any AWS client;
-            # sutram.aws caches the client, so every BedrockModel in a sandbox shares one.
-            from sutram import aws
-
-            self._client = aws.client("bedrock-runtime")
-        return self._client
+    def __init__(self, client: Any) -> None:
+        self.client = client  # a boto3 bedrock-runtime client
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         prompt = f"{request.prompt}\n\n{JSON_INSTRUCTION}" if request.json_output else request.prompt

@@ -1,34 +1,38 @@
-"""The agent runtime: one Lambda invocation per model turn and per tool call, each checkpointed.
+"""The `agent` step: a model calling tools in a loop, one Lambda invocation per model turn and per
+tool call, each a checkpoint of its own under the agent's path:
+
+    STEP#<scope><agent id>/turn-0007            turn 7: the assistant's text and tool calls, usage
+    STEP#<scope><agent id>/turn-0007/call-001   the result of turn 7's second tool call
 
     turn N: claim turn N ─> recorded? return it
               └─> rebuild the conversation from turns < N and their calls ─> limit reached? finish
                     └─> call the model once ─> record {text, tool_calls} and usage ─> return the small state
     call i: claim turn N's call i ─> recorded? return it
               └─> needs approval and none given? answer {needs_approval} (the state machine asks,
-                  then sends the call again with the decision: sutram.tool_approvals)
+                  then sends the call again with the decision: sutram.approvals.requests)
                     └─> run the tool with the model's (or the approved) arguments ─> record the
                         result (S3 if large); a rejection or expiry is the result instead
 
 Each checkpoint holds only its own delta, so the bytes a turn writes do not grow with the
 conversation; a turn reads the conversation back with one consistent query. A tool's failure is
 a result the model reads (`is_error`), not a failed step; only TransientStepError is retried.
+The state machine's loop is infra.agent.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from sutram import expressions, faults, keys
-from sutram.agent import AgentStep, call_path, turn_path
-from sutram.approvals import MAX_PROPOSAL_BYTES, proposal_bytes
-from sutram.checkpoints import AlreadyRecorded, StepKey
-from sutram.errors import InvalidStepInput, StepFailed, TransientStepError
+from sutram.contracts import AgentToolTask, AgentTurnTask, Decision, RunRef
+from sutram.definition import AgentStep
+from sutram.engine.work import Done, HandOver, StepRuntime, Work, resolve, run_once
+from sutram.errors import StepFailed, TransientStepError
 from sutram.models import Message, ToolCall, ToolResult, ToolSpec
-from sutram.steps import RunRef, StepRuntime
+from sutram.store.approvals import MAX_PROPOSAL_BYTES, proposal_bytes
+from sutram.store.checkpoints import SUCCEEDED, Claimed, StepKey
+from sutram.store.keys import step_path
 from sutram.tools import ToolContext, get_tool
 
 ANSWERED = "answered"
@@ -44,131 +48,89 @@ EVENTS_PER_APPROVAL = 15
 EVENTS_PER_ESCALATION = 6
 
 
-class Approval(BaseModel):
-    """The decision on a gated tool call, as its approval task returns it
-    (approval_step.decision_output), or `expired` when its deadline passed undecided."""
-
-    outcome: Literal["approve", "reject", "expired"]
-    proposal: Any = None  # the arguments to run the tool with, as approved (maybe edited)
-    by: str | None = None
-    comment: str | None = None
+def turn_path(agent_path: str, turn: int) -> str:
+    """The checkpoint path of a turn; `agent_path` is the scope followed by the agent's id."""
+    return f"{agent_path}/turn-{turn:04d}"
 
 
-class _AgentEvent(BaseModel):
-    run: RunRef
-    delivery: int = 0  # Step Functions' retry count for this task ($$.State.RetryCount)
-    scope: str = ""  # the checkpoint path prefix of the enclosing map or parallel, e.g. "analyse[3]/"
-    step: AgentStep
-    turn: int = Field(ge=0)
-
-    @property
-    def agent_path(self) -> str:
-        return f"{self.scope}{self.step.id}"
+def call_path(agent_path: str, turn: int, call: int) -> str:
+    return f"{turn_path(agent_path, turn)}/call-{call:03d}"
 
 
-class AgentTurnEvent(_AgentEvent):
-    agent_action: Literal["turn"] = "turn"
-    first_turn: int = Field(0, ge=0)  # the turn this execution started at (later ones continue a run)
-    # The state roots the step's input mapping reads, as in steps.StepEvent.
-    sources: dict[str, Any] = {}
-
-
-class AgentToolEvent(_AgentEvent):
-    agent_action: Literal["tool"] = "tool"
-    call: int = Field(ge=0)  # the index of the call in the turn's tool_calls
-    approval: Approval | None = None  # the human decision, for a tool that needs one
-
-
-def handle(event: dict[str, Any], runtime: StepRuntime) -> dict[str, Any]:
-    """The step Lambda's entry for agent tasks; `agent_action` says which one."""
-    if event.get("agent_action") == "tool":
-        return run_agent_tool(AgentToolEvent.model_validate(event), runtime)
-    return run_agent_turn(AgentTurnEvent.model_validate(event), runtime)
-
-
-def run_agent_turn(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any]:
-    """Run turn `event.turn` once. Returns {turn, done, tool_calls: [{id, name, call}], result?};
+def run_agent_turn(task: AgentTurnTask, runtime: StepRuntime) -> dict[str, Any]:
+    """Run turn `task.turn` once. Returns {turn, done, tool_calls: [{id, name, call}], result?};
     `result` ({answer, finish_reason, turns}, or its artifact reference) comes with done."""
-    step, run = event.step, event.run
-    key = StepKey(run.tenant, run.run_id, turn_path(event.agent_path, event.turn))
-    claim = runtime.checkpoints.claim(
+    step, run = task.step, task.run
+    key = StepKey(run.tenant, run.run_id, turn_path(task.agent_path, task.turn))
+
+    def work(claim: Claimed) -> Work | HandOver:
+        messages, used_tokens, started_at, events_per_turn = _conversation(task, runtime)
+        if _history_full(step, task, events_per_turn):
+            # Hand the turn to a fresh execution; it claims the released lease and runs the turn.
+            return HandOver("continued in a new execution (history limit)")
+        reason = _limit_reached(step, task.turn, used_tokens, started_at or float(claim.item["started_at"]))
+        if reason:
+            return Work({"text": "", "tool_calls": [], "finish_reason": reason})
+        return _call_model(task, messages, runtime)
+
+    done = run_once(
+        runtime,
         key,
         step_type="agent_turn",
-        lease_seconds=step.timeout_seconds + runtime.lease_margin_seconds,
-        at_most_once=False,
-        delivery=event.delivery,
+        timeout_seconds=step.timeout_seconds,
+        delivery=task.delivery,
+        work=work,
+        fault_label=key.path,
+        done_point="after_model_call",
+        need_value=True,
     )
-    if isinstance(claim, AlreadyRecorded):
-        recorded = runtime.artifacts.load(run.tenant, claim.output)
-        return _state(event.turn, recorded, runtime, run.tenant) | {"first_turn": event.first_turn}
-    try:
-        faults.crash_if_injected(runtime.faults, key.path, "before_call", claim.attempt)
-        messages, used_tokens, started_at, events_per_turn = _conversation(event, runtime)
-        if _history_full(step, event, events_per_turn):
-            # Hand the turn to a fresh execution; it claims the released lease and runs the turn.
-            runtime.checkpoints.release(claim, "continued in a new execution (history limit)")
-            return {
-                "turn": event.turn,
-                "first_turn": event.first_turn,
-                "done": False,
-                "continue": True,
-                "tool_calls": [],
-            }
-        usage = None
-        reason = _limit_reached(step, event.turn, used_tokens, started_at or float(claim.item["started_at"]))
-        if reason:
-            delta: dict[str, Any] = {"text": "", "tool_calls": [], "finish_reason": reason}
-        else:
-            delta, usage = _call_model(event, messages, runtime)
-        runtime.checkpoints.complete(claim, runtime.artifacts.offload_if_large(run.tenant, delta), usage)
-    except Exception as exc:
-        runtime.checkpoints.release(claim, f"{type(exc).__name__}: {exc}")
-        raise
-    faults.crash_if_injected(runtime.faults, key.path, "after_model_call", claim.attempt)
-    return _state(event.turn, delta, runtime, run.tenant) | {"first_turn": event.first_turn}
+    if isinstance(done, HandOver):
+        return {"turn": task.turn, "first_turn": task.first_turn, "done": False, "continue": True, "tool_calls": []}
+    return _state(task.turn, done.value, runtime, run.tenant) | {"first_turn": task.first_turn}
 
 
-def run_agent_tool(event: AgentToolEvent, runtime: StepRuntime) -> dict[str, Any]:
-    """Run call `event.call` of turn `event.turn` once. Returns {call, name, is_error}, or
+def run_agent_tool(task: AgentToolTask, runtime: StepRuntime) -> dict[str, Any]:
+    """Run call `task.call` of turn `task.turn` once. Returns {call, name, is_error}, or
     {call, name, needs_approval: true} for a gated call that comes without a decision yet."""
-    step, run = event.step, event.run
-    answer = recorded_turn(run, event.agent_path, event.turn, runtime)
-    call = tool_call(answer, event.agent_path, event.turn, event.call)
-    key = StepKey(run.tenant, run.run_id, call_path(event.agent_path, event.turn, event.call))
+    step, run = task.step, task.run
+    answer = recorded_turn(run, task.agent_path, task.turn, runtime)
+    call = tool_call(answer, task.agent_path, task.turn, task.call)
+    key = StepKey(run.tenant, run.run_id, call_path(task.agent_path, task.turn, task.call))
     offered = step.tool(call.name)
-    asking = offered is not None and offered.needs_approval and event.approval is None
+    asking = offered is not None and offered.needs_approval and task.approval is None
     size = proposal_bytes(call.arguments) if asking else 0
     if asking and size <= MAX_PROPOSAL_BYTES:
         recorded = runtime.checkpoints.recorded(key)  # a call decided and run before needs nothing more
         if recorded is not None:
-            return _call_summary(event.call, runtime.artifacts.load(run.tenant, recorded))
-        return {"call": event.call, "name": call.name, "needs_approval": True}
-    claim = runtime.checkpoints.claim(
-        key,
-        step_type="agent_tool",
-        lease_seconds=step.timeout_seconds + runtime.lease_margin_seconds,
-        at_most_once=offered is not None and get_tool(call.name).delivery == "at_most_once",
-        delivery=event.delivery,
-    )
-    if isinstance(claim, AlreadyRecorded):
-        return _call_summary(event.call, runtime.artifacts.load(run.tenant, claim.output))
-    try:
-        faults.crash_if_injected(runtime.faults, key.path, "before_call", claim.attempt)
+            return _call_summary(task.call, runtime.artifacts.load(run.tenant, recorded))
+        return {"call": task.call, "name": call.name, "needs_approval": True}
+
+    def work(claim: Claimed) -> Work:
         if offered is None:
             result = _error(call, f"tool {call.name!r} is not available; use one of: {', '.join(_offered(step))}")
         elif asking:  # too large to put before an approver
             result = _error(call, f"the arguments are {size} bytes of JSON; an approval holds {MAX_PROPOSAL_BYTES}")
-        elif event.approval is not None and event.approval.outcome != "approve":
-            result = _error(call, _not_approved(event.approval))
+        elif task.approval is not None and task.approval.outcome != "approve":
+            result = _error(call, _not_approved(task.approval))
         else:
             context = ToolContext(tenant=run.tenant, run_id=run.run_id, step_path=key.path, attempt=claim.attempt)
-            result = _run_approved(call, event.approval, context) if event.approval else _run_tool(call, context)
-        runtime.checkpoints.complete(claim, runtime.artifacts.offload_if_large(run.tenant, result.model_dump()), None)
-    except Exception as exc:
-        runtime.checkpoints.release(claim, f"{type(exc).__name__}: {exc}")
-        raise
-    faults.crash_if_injected(runtime.faults, key.path, "after_tool_call", claim.attempt)
-    return _call_summary(event.call, result.model_dump())
+            result = _run_approved(call, task.approval, context) if task.approval else _run_tool(call, context)
+        return Work(result.model_dump())
+
+    done = run_once(
+        runtime,
+        key,
+        step_type="agent_tool",
+        timeout_seconds=step.timeout_seconds,
+        delivery=task.delivery,
+        at_most_once=offered is not None and get_tool(call.name).delivery == "at_most_once",
+        work=work,
+        fault_label=key.path,
+        done_point="after_tool_call",
+        need_value=True,
+    )
+    assert isinstance(done, Done)  # a tool call never hands over
+    return _call_summary(task.call, done.value)
 
 
 def _offered(step: AgentStep) -> list[str]:
@@ -176,7 +138,7 @@ def _offered(step: AgentStep) -> list[str]:
 
 
 def _conversation(
-    event: AgentTurnEvent, runtime: StepRuntime
+    event: AgentTurnTask, runtime: StepRuntime
 ) -> tuple[list[Message], int, float | None, dict[int, int]]:
     """The messages after the prompt from turns before this one, the tokens they used, when the
     first turn started, and the history events each earlier turn cost."""
@@ -186,11 +148,11 @@ def _conversation(
     used_tokens, started_at = 0, None
     items = runtime.checkpoints.list_under(event.run.tenant, event.run.run_id, prefix, consistent=True)
     for item in items:
-        turn_part, _, call_part = item["sk"].removeprefix(keys.step_sk(prefix)).partition("/call-")
+        turn_part, _, call_part = step_path(item["sk"]).removeprefix(prefix).partition("/call-")
         turn = int(turn_part)
         if turn == 0:
             started_at = float(item["started_at"])
-        if turn >= event.turn or item.get("status") != "succeeded":
+        if turn >= event.turn or item.get("status") != SUCCEEDED:
             continue
         output = runtime.artifacts.load(event.run.tenant, json.loads(item["output"]))
         if call_part:
@@ -215,7 +177,7 @@ def _conversation(
     return messages, used_tokens, started_at, events_per_turn
 
 
-def _history_full(step: AgentStep, event: AgentTurnEvent, events_per_turn: dict[int, int]) -> bool:
+def _history_full(step: AgentStep, event: AgentTurnTask, events_per_turn: dict[int, int]) -> bool:
     """Would one more turn, costing as many events as the costliest turn so far, pass the
     execution's budget of history events? Counts only the turns this execution ran."""
     spent = sum(events for turn, events in events_per_turn.items() if event.first_turn <= turn < event.turn)
@@ -245,13 +207,11 @@ def _limit_reached(step: AgentStep, turn: int, used_tokens: int, started_at: flo
     return None
 
 
-def _call_model(
-    event: AgentTurnEvent, messages: list[Message], runtime: StepRuntime
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    step = event.step
+def _call_model(task: AgentTurnTask, messages: list[Message], runtime: StepRuntime) -> Work:
+    step = task.step
     response, usage = runtime.call_model(
         step,
-        _resolve_input(event, runtime),
+        resolve(step.input, task.run, step, task.roots, runtime.artifacts),
         messages=messages,
         tools=[_spec(name) for name in _offered(step)],
         script=step.script,
@@ -261,18 +221,7 @@ def _call_model(
         "tool_calls": [call.model_dump() for call in response.tool_calls],
         "finish_reason": None if response.tool_calls else ANSWERED,
     }
-    return delta, usage
-
-
-def _resolve_input(event: AgentTurnEvent, runtime: StepRuntime) -> dict[str, Any]:
-    roots = {f"steps.{step_id}": value for step_id, value in event.sources.get("steps", {}).items()}
-    roots |= {name: event.sources[name] for name in ("input", "item") if name in event.sources}
-    try:
-        return expressions.evaluate(
-            event.step.input, roots, lambda value: runtime.artifacts.load(event.run.tenant, value)
-        )
-    except expressions.ExpressionError as exc:
-        raise InvalidStepInput(f"step {event.step.id!r} input: {exc}") from None
+    return Work(delta, usage)
 
 
 def _spec(name: str) -> ToolSpec:
@@ -327,7 +276,7 @@ def _error(call: ToolCall, message: str) -> ToolResult:
     return ToolResult(call_id=call.id, name=call.name, content=message, is_error=True)
 
 
-def _run_approved(call: ToolCall, approval: Approval, context: ToolContext) -> ToolResult:
+def _run_approved(call: ToolCall, approval: Decision, context: ToolContext) -> ToolResult:
     """Run the call with the arguments as approved; the model reads when an approver changed them."""
     arguments = approval.proposal if approval.proposal is not None else call.arguments
     result = _run_tool(call.model_copy(update={"arguments": arguments}), context)
@@ -338,7 +287,7 @@ def _run_approved(call: ToolCall, approval: Approval, context: ToolContext) -> T
     return result.model_copy(update={"content": note + result.content})
 
 
-def _not_approved(approval: Approval) -> str:
+def _not_approved(approval: Decision) -> str:
     if approval.outcome == "expired":
         return "no one decided on this call before its approval deadline, so it did not run"
     comment = f": {approval.comment}" if approval.comment else ""

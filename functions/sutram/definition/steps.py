@@ -1,31 +1,20 @@
-"""Workflow definitions: the pydantic model of a workflow file and its loader.
-
-A definition is the single source of truth. `infra.workflow` compiles it to Amazon States
-Language; the step runtime receives each step's spec inside its task payload, so a running
-execution always uses the definition its state machine was built from.
-"""
+"""Step models: every step type, conditions, retry policy, model spec, agent tools and limits,
+approval rules, and the `{{name}}` templates of prompts and summaries."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sutram import expressions
 from sutram.errors import DEFAULT_RETRYABLE_ERRORS
 from sutram.tools import tool_names
 
 STEP_ID = r"^[a-z][a-z0-9_]{0,47}$"
-WORKFLOW_NAME = r"^[a-z][a-z0-9-]{0,47}$"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-class DefinitionError(ValueError):
-    """An invalid workflow definition; the message names the file, the step and the field."""
 
 
 class _Strict(BaseModel):
@@ -381,214 +370,3 @@ Step = Annotated[
 AnyStep = LlmStep | ToolStep | AgentStep | ApprovalStep | ChoiceStep | ParallelStep | MapStep | WaitStep | TransformStep
 for _model in (Condition, ChoiceBranch, ChoiceStep, ParallelStep, MapStep):
     _model.model_rebuild()
-
-
-def child_lists(step: AnyStep) -> list[tuple[str, list[AnyStep]]]:
-    """A step's nested step lists with their location, e.g. ("choices[0].then", [...])."""
-    if isinstance(step, ChoiceStep):
-        lists = [(f"choices[{index}].then", list(branch.then)) for index, branch in enumerate(step.choices)]
-        return lists + ([("otherwise", list(step.otherwise))] if step.otherwise else [])
-    if isinstance(step, ParallelStep):
-        return [(f"branches.{name}", list(steps)) for name, steps in step.branches.items()]
-    if isinstance(step, MapStep):
-        return [("steps", list(step.steps))]
-    return []
-
-
-def own_references(step: AnyStep) -> list[expressions.Reference]:
-    """The expressions a step itself reads, not counting its nested steps."""
-    if isinstance(step, LlmStep | ToolStep | AgentStep):
-        return expressions.references_in(step.input)
-    if isinstance(step, ApprovalStep):
-        return expressions.references_in(step.input) + expressions.references_in(step.proposal)
-    if isinstance(step, ChoiceStep):
-        return [ref for branch in step.choices for ref in branch.when.references()]
-    if isinstance(step, MapStep):
-        return [expressions.parse(step.items)]
-    if isinstance(step, WaitStep):
-        return [expressions.parse(step.until)] if step.until else []
-    if isinstance(step, TransformStep):
-        return expressions.references_in(step.output)
-    return []
-
-
-def walk(steps: list[AnyStep]) -> list[AnyStep]:
-    """Every step, nested ones included, in definition order."""
-    found: list[AnyStep] = []
-    for step in steps:
-        found.append(step)
-        for _, nested in child_lists(step):
-            found += walk(nested)
-    return found
-
-
-def has_output(step: AnyStep) -> bool:
-    """A wait passes the state through, and a choice without `otherwise` may run no branch at all."""
-    return not isinstance(step, WaitStep) and not (isinstance(step, ChoiceStep) and not step.otherwise)
-
-
-class WorkflowDefinition(_Strict):
-    name: str = Field(pattern=WORKFLOW_NAME)
-    description: str = ""
-    input_schema: dict[str, Any] | None = None  # JSON Schema checked when a run starts
-    steps: list[Step] = Field(min_length=1, max_length=500)
-
-    @model_validator(mode="after")
-    def _references_point_backwards(self) -> WorkflowDefinition:
-        _check_sequence(list(self.steps), "steps", visible={}, in_map=False, in_branch=False, seen={})
-        return self
-
-    def roots_needed_by(self, step: AnyStep) -> list[str]:
-        """The state roots (`input`, `item`, `steps.<id>`) a step's own expressions read, in order."""
-        return list(dict.fromkeys(ref.root for ref in own_references(step)))
-
-    def outputs_read_later(self) -> set[str]:
-        """Ids of steps whose output a later step reads, plus the last step (the run's output)."""
-        read = {ref.step_id for step in walk(list(self.steps)) for ref in own_references(step)}
-        return {step_id for step_id in read if step_id} | {self.steps[-1].id}
-
-
-def roots_from_outside(steps: list[AnyStep]) -> list[str]:
-    """The roots that nested `steps` read from the state around them: what a map copies into each
-    iteration. Outputs of steps inside, and the map's own `item`, are not among them."""
-    inside = walk(steps)
-    defined = {f"steps.{step.id}" for step in inside}
-    roots = [ref.root for step in inside for ref in own_references(step)]
-    return [root for root in dict.fromkeys(roots) if root not in defined and root != "item"]
-
-
-_EXPRESSION_FIELDS = {
-    "llm": "input",
-    "tool": "input",
-    "agent": "input",
-    "approval": "input",
-    "choice": "choices",
-    "map": "items",
-    "wait": "until",
-    "transform": "output",
-}
-
-
-def _check_sequence(
-    steps: list[AnyStep],
-    location: str,
-    *,
-    visible: dict[str, AnyStep],
-    in_map: bool,
-    in_branch: bool,
-    seen: dict[str, str],
-) -> None:
-    """Ids are unique; a step reads only outputs that always exist when it runs: earlier steps of
-    its own list or of the lists around it. A step inside a branch or a map is read from outside
-    through its container's output. `seen` maps every id met so far to the outermost container
-    it is inside of, as seen from the list being checked ("" for a step of that list)."""
-    visible = dict(visible)
-    for index, step in enumerate(steps):
-        where = f"step {step.id!r} ({location}[{index}])"
-        if step.id in seen:
-            raise ValueError(f"{where}, field 'id': step id {step.id!r} is used twice")
-        if isinstance(step, MapStep) and step.distributed and (in_map or in_branch):
-            # CDK grants the state machine the right to start child executions only for a
-            # Distributed Map in its top-level graph (aws/aws-cdk#29266).
-            raise ValueError(f"{where}, field 'distributed': a distributed map cannot be inside a map or a parallel")
-        for ref in own_references(step):
-            _check_reference(ref, f"{where}, field {_EXPRESSION_FIELDS[step.type]!r}", visible, in_map, seen)
-        seen[step.id] = ""
-        for child_location, nested in child_lists(step):
-            before = set(seen)
-            _check_sequence(
-                nested,
-                f"{location}[{index}].{child_location}",
-                visible=visible,
-                in_map=in_map or isinstance(step, MapStep),
-                in_branch=in_branch or isinstance(step, ParallelStep),
-                seen=seen,
-            )
-            seen.update({step_id: step.id for step_id in set(seen) - before})
-        if index == len(steps) - 1 and not has_output(step):
-            raise ValueError(
-                f"{where}: the last step of a list gives its output to the run or its container, so it "
-                "cannot be a wait or a choice without 'otherwise'"
-            )
-        visible[step.id] = step
-
-
-def _check_reference(
-    ref: expressions.Reference, where: str, visible: dict[str, AnyStep], in_map: bool, seen: dict[str, str]
-) -> None:
-    if ref.root == "item" and not in_map:
-        raise ValueError(f"{where}: reads $.item outside a map")
-    if ref.step_id is None:
-        return
-    if ref.step_id in visible:
-        if not has_output(visible[ref.step_id]):
-            raise ValueError(
-                f"{where}: reads $.steps.{ref.step_id}, which has no output (a wait, or a choice without 'otherwise')"
-            )
-        return
-    container = seen.get(ref.step_id)
-    if container:
-        raise ValueError(
-            f"{where}: reads $.steps.{ref.step_id}, which runs inside {container!r}; "
-            f"read {container!r}'s output instead"
-        )
-    raise ValueError(f"{where}: reads $.steps.{ref.step_id}, which is not an earlier step")
-
-
-_STEP_LISTS = ("steps", "then", "otherwise")
-
-
-def _describe(error: ErrorDetails, raw: Any) -> str:
-    """`step 'x' (steps[1].steps[0]), field 'input': message`, however deep the step is nested."""
-    node, path, where, field = raw, "", "", ""
-    previous: list[Any] = []
-    at_step = False
-    for part in error["loc"]:
-        # pydantic inserts the union member's tag ("llm", "tool", ...) right after a step's index
-        if at_step and isinstance(node, dict) and part == node.get("type"):
-            at_step = False
-            continue
-        parent, grandparent = (previous[-1] if previous else None), (previous[-2] if len(previous) > 1 else None)
-        in_step_list = isinstance(part, int) and (parent in _STEP_LISTS or grandparent == "branches")
-        segment = f"[{part}]" if isinstance(part, int) else f".{part}"
-        path, field = (path + segment).lstrip("."), (field + segment).lstrip(".")
-        previous.append(part)
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-        if in_step_list:
-            step_id = node.get("id") if isinstance(node, dict) else None
-            where = f"step {step_id!r} ({path})" if step_id else path
-            field = ""
-        at_step = in_step_list
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        field = f"{field}.type".lstrip(".")
-    message = error["msg"].removeprefix("Value error, ")
-    if not error["loc"] and message.startswith("step "):
-        return message  # a cross-step check, which names its own location
-    parts = [part for part in (where, f"field {field!r}" if field else "") if part]
-    return f"{', '.join(parts) or 'workflow'}: {message}"
-
-
-def parse_definition(raw: Any, source: str) -> WorkflowDefinition:
-    try:
-        return WorkflowDefinition.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(error, raw) for error in exc.errors())
-        raise DefinitionError(f"{source}: {problems}") from None
-
-
-def load_definition(path: Path) -> WorkflowDefinition:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: not valid YAML: {exc}") from None
-    definition = parse_definition(raw, str(path))
-    if definition.name != path.stem.replace("_", "-"):
-        raise DefinitionError(f"{path}: field 'name' is {definition.name!r}; it must match the file name")
-    return definition
-
-
-def load_all(directory: Path) -> list[WorkflowDefinition]:
-    return [load_definition(path) for path in sorted(directory.glob("*.yaml"))]

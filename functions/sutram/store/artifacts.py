@@ -29,12 +29,19 @@ def tenant_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/artifacts/"
 
 
+def own_key(tenant: str, value: Any) -> str | None:
+    """The artifact key a value refers to, if it is a reference into the tenant's own prefix."""
+    key = value.get(REF) if is_ref(value) else None
+    if not isinstance(key, str) or not key.startswith(tenant_prefix(tenant)) or ".." in key:
+        return None
+    return key
+
+
 class ArtifactStore:
     def __init__(self, s3_client: Any, bucket: str, threshold_bytes: int) -> None:
         self._s3 = s3_client
         self._bucket = bucket
         self._threshold = threshold_bytes
-        self.bytes_written = 0
         self._cache: dict[str, bytes] = {}  # artifact key -> body, oldest first
 
     def offload_if_large(self, tenant: str, value: Any) -> Any:
@@ -44,14 +51,13 @@ class ArtifactStore:
         key = f"{tenant_prefix(tenant)}sha256/{hashlib.sha256(body).hexdigest()}.json"
         # Same content, same key: re-writing after a retry is harmless.
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
-        self.bytes_written += len(body)
         return {REF: key, "bytes": len(body)}
 
     def load(self, tenant: str, value: Any) -> Any:
         if not is_ref(value):
             return value
-        key = value[REF]
-        if not isinstance(key, str) or not key.startswith(tenant_prefix(tenant)) or ".." in key:
+        key = own_key(tenant, value)
+        if key is None:
             raise InvalidStepInput("artifact reference outside the tenant's prefix")
         body = self._cache.get(key)
         if body is None:

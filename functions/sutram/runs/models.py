@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API. The OpenAPI document is generated from these.
+"""Request and response models of the runs routes. The OpenAPI document is generated from these.
 
 Models only grow by adding optional fields: clients built against an older shape keep working.
 """
@@ -105,66 +105,3 @@ class StepView(BaseModel):
 
 class StepList(BaseModel):
     steps: list[StepView]
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Machine-readable, e.g. run_not_found, invalid_request.")
-    message: str
-    field: str | None = Field(None, description="The offending field, e.g. input.document.title or limit.")
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-# --- approvals ------------------------------------------------------------------------------------
-
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "escalated"]
-DecisionOutcome = Literal["approve", "reject"]
-
-
-class DecisionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: DecisionOutcome
-    comment: str | None = Field(None, max_length=4000)
-    proposal: Any = Field(
-        None,
-        description="An edited proposal, checked against proposal_schema; kept next to the original.",
-    )
-
-
-class Decision(BaseModel):
-    outcome: DecisionOutcome
-    by: str = Field(description='The deciding user, or "callback link (<group>)" for a signed link.')
-    at: datetime
-    comment: str | None = None
-    edited_proposal: Any = Field(None, description="The approver's edit of `proposal`, when there was one.")
-
-
-class ApprovalView(BaseModel):
-    """A human approval a run waits on. `proposal` is always the step's original proposal."""
-
-    approval_id: str
-    run_id: str
-    workflow: str
-    step_path: str
-    summary: str | None = None
-    proposal: Any = None
-    proposal_schema: dict[str, Any] | None = None
-    group: str | None = Field(None, description="Only members of this Cognito group may decide.")
-    created_at: datetime
-    expires_at: datetime
-    status: ApprovalStatus
-    decision: Decision | None = None
-    timeout_action: str | None = None
-    escalate_to: str | None = None
-
-
-class ApprovalPage(BaseModel):
-    approvals: list[ApprovalView]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last.")
-
-
-class AlreadyDecidedBody(ErrorBody):
-    approval: ApprovalView = Field(description="The approval with its first (and only) decision.")

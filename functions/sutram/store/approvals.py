@@ -1,9 +1,5 @@
-"""Human approvals: one DynamoDB item per approval an `approval` step asks for.
-
-pk                                sk         item
-TENANT#<t>#APPROVAL#<id>          APPROVAL   the approval: proposal, group, deadline, status, decision
-gsi1pk TENANT#<t>#APPROVALS, gsi1sk <status>#<created at>#<id>   lists a tenant's approvals by status,
-                                                                  newest first
+"""Human approvals: one DynamoDB item per approval an `approval` step or a gated tool call asks for
+(keys: sutram.store.keys), listed by status, newest first, through the `gsi1` index.
 
 The Step Functions task token that resumes the waiting run is stored on the item as `task_token`,
 and is not a field of `ApprovalRecord`: only `token_for` and `decide` read it, so a record can be
@@ -17,17 +13,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from sutram import cursors, keys
+from sutram.store import cursors, keys
+from sutram.store.dynamo import expiry, is_condition_failure, iso_z, utc_now
 
-APPROVAL_SK = "APPROVAL"
-RETENTION_SECONDS = 90 * 24 * 3600  # approval items expire (DynamoDB TTL) 90 days after their deadline
+# Approval items expire (DynamoDB TTL) the retention period after their deadline.
 # The largest proposal, and edited proposal, as JSON: both fit one DynamoDB item (400 KB) with the
 # rest of the record, and the decision fits the SendTaskSuccess output (256 KB) that resumes the run.
 MAX_PROPOSAL_BYTES = 128 * 1024
@@ -72,12 +68,11 @@ class ApprovalRecord(BaseModel):
         # `expires_at` is the table's TTL attribute (epoch seconds); the deadline is kept as `deadline`.
         deadline = item.pop("expires_at")
         return item | {
-            "pk": approval_pk(self.tenant, self.approval_id),
-            "sk": APPROVAL_SK,
-            "gsi1pk": approvals_index_pk(self.tenant),
-            "gsi1sk": _index_sk(self.status, self.created_at, self.approval_id),
+            **keys.approval_key(self.tenant, self.approval_id),
+            "gsi1pk": keys.approvals_index_pk(self.tenant),
+            "gsi1sk": keys.approvals_index_sk(self.status, self.created_at, self.approval_id),
             "deadline": deadline,
-            "expires_at": int(datetime.fromisoformat(deadline).timestamp()) + RETENTION_SECONDS,
+            "expires_at": expiry(datetime.fromisoformat(deadline).timestamp()),
             "task_token": task_token,
         }
 
@@ -115,43 +110,15 @@ class AlreadyDecided(ApprovalError):
         self.record = record
 
 
-class InvalidApprovalCursor(ValueError):
-    """A listing cursor this store did not hand out for this tenant."""
-
-
 def proposal_bytes(proposal: Any) -> int:
     """The size of a proposal as the approval stores it."""
     return len(json.dumps(proposal).encode())
-
-
-def approval_pk(tenant: str, approval_id: str) -> str:
-    return f"TENANT#{tenant}#APPROVAL#{approval_id}"
-
-
-def approvals_index_pk(tenant: str) -> str:
-    return f"TENANT#{tenant}#APPROVALS"
-
-
-def _index_sk(status: str, created_at: str, approval_id: str) -> str:
-    return f"{status}#{created_at}#{approval_id}"
 
 
 def approval_id_for(tenant: str, run_id: str, step_path: str) -> str:
     """The same id for every delivery of the same step of the same run."""
     digest = hashlib.sha256(f"{tenant}\n{run_id}\n{step_path}".encode()).digest()
     return "ap-" + base64.b32encode(digest[:20]).decode().lower()
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class ApprovalStore:
@@ -166,7 +133,7 @@ class ApprovalStore:
             self._table.put_item(Item=record.to_item(task_token), ConditionExpression="attribute_not_exists(pk)")
             return record
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
         updated = self._table.update_item(
             Key=self._key(record.tenant, record.approval_id),
@@ -189,17 +156,22 @@ class ApprovalStore:
     ) -> tuple[list[ApprovalRecord], str | None]:
         """A tenant's approvals with this status, newest first, and a cursor to the next page (or None)."""
         query: dict[str, Any] = {
-            "IndexName": keys.RUNS_INDEX,
-            "KeyConditionExpression": Key("gsi1pk").eq(approvals_index_pk(tenant))
+            "IndexName": keys.INDEX,
+            "KeyConditionExpression": Key("gsi1pk").eq(keys.approvals_index_pk(tenant))
             & Key("gsi1sk").begins_with(f"{status}#"),
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if cursor:
-            query["ExclusiveStartKey"] = decode_cursor(cursor, tenant)
+            query["ExclusiveStartKey"] = cursors.decode(
+                cursor,
+                gsi1pk=keys.approvals_index_pk(tenant),
+                pk_prefix=keys.approval_pk(tenant, ""),
+                sk=keys.APPROVAL_SK,
+            )
         page = self._table.query(**query)
         last = page.get("LastEvaluatedKey")
-        next_cursor = encode_cursor({name: str(last[name]) for name in cursors.INDEX_KEYS}) if last else None
+        next_cursor = cursors.encode(last) if last else None
         return [ApprovalRecord.from_item(item) for item in page["Items"]], next_cursor
 
     def decide(
@@ -214,7 +186,7 @@ class ApprovalStore:
     ) -> tuple[ApprovalRecord, str]:
         """Take the decision, once, before the deadline. Returns the decided record and the task
         token to resume the run with (see `approval_step.complete`)."""
-        now = now or _now()
+        now = now or utc_now()
         record = self.get(tenant, approval_id)
         if record is None:
             raise ApprovalNotFound(f"no approval {approval_id}")
@@ -222,7 +194,7 @@ class ApprovalStore:
             raise AlreadyDecided(record) if record.decision else ApprovalExpired(record)
         if record.past_deadline(now):
             raise ApprovalExpired(record.model_copy(update={"status": "expired"}))
-        decision = Decision(outcome=outcome, by=by, at=utc_iso(now), comment=comment, edited_proposal=edited_proposal)
+        decision = Decision(outcome=outcome, by=by, at=iso_z(now), comment=comment, edited_proposal=edited_proposal)
         status = "approved" if outcome == "approve" else "rejected"
         try:
             updated = self._table.update_item(
@@ -233,14 +205,14 @@ class ApprovalStore:
                 ExpressionAttributeValues={
                     ":status": status,
                     ":decision": json.dumps(decision.model_dump(mode="json")),
-                    ":index_sk": _index_sk(status, record.created_at, approval_id),
+                    ":index_sk": keys.approvals_index_sk(status, record.created_at, approval_id),
                     ":pending": PENDING,
-                    ":now": utc_iso(now),
+                    ":now": iso_z(now),
                 },
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             # Someone else decided (or expired it) between our read and our write.
             return self.decide(tenant, approval_id, outcome, by, comment, edited_proposal, now)
@@ -272,34 +244,20 @@ class ApprovalStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":status": status,
-                    ":index_sk": _index_sk(status, record.created_at, record.approval_id),
+                    ":index_sk": keys.approvals_index_sk(status, record.created_at, record.approval_id),
                     **allowed,
                 },
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             return self.get(record.tenant, record.approval_id)
         return ApprovalRecord.from_item(updated["Attributes"])
 
     def _key(self, tenant: str, approval_id: str) -> dict[str, str]:
-        return {"pk": approval_pk(tenant, approval_id), "sk": APPROVAL_SK}
+        return keys.approval_key(tenant, approval_id)
 
     def _item(self, tenant: str, approval_id: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._table.get_item(Key=self._key(tenant, approval_id)).get("Item")
         return item
-
-
-def encode_cursor(index_key: dict[str, str]) -> str:
-    return cursors.encode(index_key)
-
-
-def decode_cursor(cursor: str, tenant: str) -> dict[str, str]:
-    """The index position a cursor names, if it is well formed and belongs to this tenant."""
-    position = cursors.decode(
-        cursor, gsi1pk=approvals_index_pk(tenant), pk_prefix=approval_pk(tenant, ""), sk=APPROVAL_SK
-    )
-    if position is None:
-        raise InvalidApprovalCursor("the cursor is not one this API returned to you")
-    return position

@@ -24,9 +24,11 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from sutram import keys
 from sutram.errors import OutcomeUnknown, StepInProgress, TransientStepError
+from sutram.store import keys
+from sutram.store.dynamo import RETENTION_SECONDS, epoch, is_condition_failure
 
+# A checkpoint's status as stored; `step_status` gives it as the API shows every status (upper case).
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 _OWNED = "#status = :running AND attempt = :attempt"
 
@@ -55,20 +57,17 @@ class AlreadyRecorded:
     output: Any  # the recorded state value: inline JSON or an artifact reference
 
 
+def step_status(item: dict[str, Any]) -> str:
+    """A checkpoint item's status in the API's case: RUNNING, SUCCEEDED or FAILED."""
+    return str(item.get("status", "")).upper()
+
+
 def _now() -> float:
     return time.time()
 
 
-def _seconds(value: float) -> Decimal:
-    return Decimal(str(round(value, 3)))
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
 class CheckpointStore:
-    def __init__(self, table: Any, retention_seconds: int) -> None:
+    def __init__(self, table: Any, retention_seconds: int = RETENTION_SECONDS) -> None:
         self._table = table
         self._retention = retention_seconds
 
@@ -85,9 +84,9 @@ class CheckpointStore:
             "attempt": 1,
             "delivery": delivery,
             "step_type": step_type,
-            "started_at": _seconds(now),
+            "started_at": epoch(now),
             "lease_expires_at": int(now + lease_seconds),
-            "expires_at": int(now + self._retention),
+            "expires_at": int(now) + self._retention,
         }
         try:
             self._table.put_item(
@@ -97,7 +96,7 @@ class CheckpointStore:
             )
             return Claimed(attempt=1, item=lease)
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             existing = exc.response.get("Item", {})
         status = existing.get("status", {}).get("S")
@@ -127,7 +126,7 @@ class CheckpointStore:
                 ExpressionAttributeValues={":previous": previous, ":succeeded": SUCCEEDED},
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             raise StepInProgress(f"step {key.path!r} of run {key.run_id}: another attempt took over first") from None
         return Claimed(attempt=previous + 1, item=item)
@@ -137,14 +136,14 @@ class CheckpointStore:
         item |= {
             "status": SUCCEEDED,
             "output": json.dumps(output, separators=(",", ":")),
-            "finished_at": _seconds(_now()),
+            "finished_at": epoch(_now()),
         }
         if usage is not None:
             item["usage"] = usage
         try:
             self._put_owned(claim, item)
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             # Our lease expired and another attempt took over: let Step Functions retry,
             # which returns whatever that attempt records.
@@ -155,7 +154,7 @@ class CheckpointStore:
         try:
             self._put_owned(claim, item)
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
 
     def _put_owned(self, claim: Claimed, item: dict[str, Any]) -> None:

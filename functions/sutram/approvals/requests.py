@@ -1,14 +1,19 @@
-"""The request side of an `approval` step, and the call that resumes a run once it is decided.
+"""Asking for a decision: what an `approval` step and a gated agent tool call record, and whom they notify.
 
-    Step Functions (waitForTaskToken) ─> request_approval: resolve proposal ─> open record with token
-                                                                          └─> notify (EventBridge, webhook)
-    decision (API) ─> ApprovalStore.decide ─> complete(record, token) ─> SendTaskSuccess ─> run continues
+    approval step (waitForTaskToken) ─> request_approval: resolve the proposal ─┐
+    gated tool call (waitForTaskToken) ─> request_tool_approval: the call's      ├─> open the record with
+                                          arguments, the tool's schema         ─┘   the task token, notify
+                                                                                    (EventBridge, webhook)
+    decision (sutram.approvals.decisions) ─> SendTaskSuccess ─> the run continues
 
-The request Lambda returns nothing: the task ends only when `complete` sends the decision, or
-when its deadline passes and the state machine takes the step's `on_timeout` path. The task token
-is stored on the approval item and never leaves it: not in the notification, not in a log line.
-A notification that fails is logged; it never fails the step, because the approval is recorded
-and can still be found and decided through the API.
+The request Lambda returns nothing: the task ends only when the decision is sent, or when its
+deadline passes and the state machine takes the `on_timeout` path: reject, escalate (a second
+request asking `escalate_to`, at `<path>@escalation`) or fail. A gated call's approval is keyed by
+the call's checkpoint path (`<agent>/turn-0003/call-001`), so the approvals API, callback links,
+notifications and the CLI decide it like any other. The task token is stored on the approval item
+and never leaves it: not in the notification, not in a log line. A notification that fails is
+logged; it never fails the step, because the approval is recorded and can still be found and
+decided through the API. No Lambda runs while the run waits.
 """
 
 from __future__ import annotations
@@ -18,27 +23,29 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel
 
-from sutram import expressions
-from sutram.approval_links import make_links
-from sutram.approvals import (
+from sutram.approvals.decisions import complete
+from sutram.approvals.links import make_links
+from sutram.contracts import ApprovalTask, RunRef, ToolApprovalTask
+from sutram.definition import ApprovalRules, render_template
+from sutram.engine.agent import call_path, recorded_turn, tool_call
+from sutram.engine.work import StepRuntime, resolve
+from sutram.errors import InvalidStepInput, StepFailed
+from sutram.models import ToolCall
+from sutram.store.approvals import (
     MAX_PROPOSAL_BYTES,
     ApprovalRecord,
     ApprovalStore,
     approval_id_for,
     proposal_bytes,
-    utc_iso,
 )
-from sutram.artifacts import ArtifactStore
-from sutram.definition import ApprovalRules, ApprovalStep, render_template
-from sutram.errors import InvalidStepInput
-from sutram.steps import RunRef
+from sutram.store.artifacts import ArtifactStore
+from sutram.store.dynamo import iso_z, utc_now
+from sutram.tools import get_tool
 
 logger = Logger(child=True)
 
@@ -48,26 +55,8 @@ ESCALATION_SUFFIX = "@escalation"  # the escalated approval's step path: `<step 
 WEBHOOK_TRIES = 3
 WEBHOOK_TIMEOUT_SECONDS = 3
 WEBHOOK_BACKOFF_SECONDS = 0.5  # before the second try; doubled before the third
-
-
-class ApprovalEvent(BaseModel):
-    """The payload the compiled state machine sends to the step Lambda for an `approval` step."""
-
-    run: RunRef
-    scope: str = ""
-    step: ApprovalStep
-    sources: dict[str, Any] = {}
-    task_token: str
-    # request: the first approval; escalate: its deadline passed, ask `escalate_to` instead.
-    approval_action: Literal["request", "escalate"]
-    # When Step Functions entered the waiting state ($$.State.EnteredTime): the deadline counts from
-    # it, so the record's deadline never falls after the task's own timeout.
-    entered_at: datetime | None = None
-
-    @property
-    def roots(self) -> dict[str, Any]:
-        roots = {f"steps.{step_id}": value for step_id, value in self.sources.get("steps", {}).items()}
-        return roots | {name: self.sources[name] for name in ("input", "item") if name in self.sources}
+SUMMARY_ARGUMENTS_CHARS = 600  # a gated call's arguments as the summary quotes them; the proposal has them all
+SUMMARY_REASONING_CHARS = 600
 
 
 def api_links(record: ApprovalRecord) -> dict[str, str]:
@@ -76,12 +65,14 @@ def api_links(record: ApprovalRecord) -> dict[str, str]:
 
 
 def signed_links(
-    base_url: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    base_url: str, secret: str, clock: Callable[[], datetime] = utc_now
 ) -> Callable[[ApprovalRecord], dict[str, str]]:
-    """The API path plus single-use, expiring approve/reject callback links (sutram.approval_links)."""
+    """The API path plus single-use, expiring approve/reject callback links (sutram.approvals.links)."""
 
     def links(record: ApprovalRecord) -> dict[str, str]:
-        return {"approval": f"{base_url}/approvals/{record.approval_id}"} | make_links(record, base_url, clock())
+        return {"approval": f"{base_url}/approvals/{record.approval_id}"} | make_links(
+            record, base_url, clock(), secret
+        )
 
     return links
 
@@ -108,10 +99,19 @@ class ApprovalRuntime:
     stepfunctions: Any = None  # for resuming a retried request whose approval is already decided
 
 
-def request_approval(payload: dict[str, Any], runtime: ApprovalRuntime, now: datetime | None = None) -> None:
-    """Record the approval with this delivery's task token and notify the approvers."""
-    event = ApprovalEvent.model_validate(payload)
-    open_and_notify(build_record(event, runtime.artifacts, now or datetime.now(UTC)), event.task_token, runtime)
+def request_approval(task: ApprovalTask, runtime: ApprovalRuntime, now: datetime | None = None) -> None:
+    """Record an `approval` step's approval with this delivery's task token and notify the approvers."""
+    open_and_notify(build_record(task, runtime.artifacts, now or utc_now()), task.task_token, runtime)
+
+
+def request_tool_approval(
+    task: ToolApprovalTask, steps: StepRuntime, approvals: ApprovalRuntime, now: datetime | None = None
+) -> None:
+    """Record the approval of one gated tool call with this delivery's task token and notify its group."""
+    answer = recorded_turn(task.run, task.agent_path, task.turn, steps)
+    call = tool_call(answer, task.agent_path, task.turn, task.call)
+    record = build_tool_record(task, call, answer["text"], now or utc_now())
+    open_and_notify(record, task.task_token, approvals)
 
 
 def open_and_notify(record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime) -> None:
@@ -139,17 +139,10 @@ def open_and_notify(record: ApprovalRecord, task_token: str, runtime: ApprovalRu
         notify(opened, runtime)
 
 
-def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) -> ApprovalRecord:
-    step, run = event.step, event.run
-
-    def load(value: Any) -> Any:
-        return artifacts.load(run.tenant, value)
-
-    try:
-        args = expressions.evaluate(step.input, event.roots, load)
-        proposal = expressions.evaluate(step.proposal, event.roots, load)
-    except expressions.ExpressionError as exc:
-        raise InvalidStepInput(f"step {step.id!r} input: {exc}") from None
+def build_record(task: ApprovalTask, artifacts: ArtifactStore, now: datetime) -> ApprovalRecord:
+    step, run = task.step, task.run
+    args = resolve(step.input, run, step, task.roots, artifacts)
+    proposal = resolve(step.proposal, run, step, task.roots, artifacts)
     if (size := proposal_bytes(proposal)) > MAX_PROPOSAL_BYTES:
         raise InvalidStepInput(
             f"step {step.id!r} proposal: {size} bytes of JSON, more than an approval holds ({MAX_PROPOSAL_BYTES});"
@@ -157,14 +150,31 @@ def build_record(event: ApprovalEvent, artifacts: ArtifactStore, now: datetime) 
         )
     return new_record(
         run,
-        event.scope + step.id,
+        task.scope + step.id,
         step,
-        escalated=event.approval_action == "escalate",
+        escalated=task.approval_action == "escalate",
         summary=render_template(step.summary, args),
         proposal=proposal,
         proposal_schema=step.proposal_schema,
         now=now,
-        entered_at=event.entered_at,
+        entered_at=task.entered_at,
+    )
+
+
+def build_tool_record(task: ToolApprovalTask, call: ToolCall, reasoning: str, now: datetime) -> ApprovalRecord:
+    tool = task.step.tool(call.name)
+    if tool is None or tool.approval is None:
+        raise StepFailed(f"agent {task.step.id!r}: tool {call.name!r} does not need an approval")
+    return new_record(
+        task.run,
+        call_path(task.agent_path, task.turn, task.call),
+        tool.approval,
+        escalated=task.approval_action == "escalate",
+        summary=tool_summary(task.step.id, call, reasoning),
+        proposal=call.arguments,
+        proposal_schema=get_tool(call.name).args_model.model_json_schema(),
+        now=now,
+        entered_at=task.entered_at,
     )
 
 
@@ -197,8 +207,8 @@ def new_record(
         proposal=proposal,
         proposal_schema=proposal_schema,
         group=str(rules.escalate_to) if escalated else rules.group,
-        created_at=utc_iso(now),
-        expires_at=utc_iso((entered_at or now) + timedelta(seconds=deadline)),
+        created_at=iso_z(now),
+        expires_at=iso_z((entered_at or now) + timedelta(seconds=deadline)),
         timeout_action="reject" if escalated else rules.on_timeout,
         escalate_to=None if escalated else rules.escalate_to,
     )
@@ -252,23 +262,14 @@ def _post_with_retries(runtime: ApprovalRuntime, body: dict[str, Any], approval_
     logger.error("approval webhook gave up", extra={"approval_id": approval_id, "tries": WEBHOOK_TRIES})
 
 
-def decision_output(record: ApprovalRecord) -> dict[str, Any]:
-    """The step's output for a decided record. `proposal` is the proposal to act on, as the
-    approver edited it, and null unless approved, so a rejected action cannot be run by mistake."""
-    decision = record.decision
-    if decision is None:
-        raise ValueError(f"approval {record.approval_id} is {record.status}, not decided")
-    approved = decision.outcome == "approve"
-    proposal = decision.edited_proposal if decision.edited_proposal is not None else record.proposal
-    return {
-        "outcome": decision.outcome,
-        "proposal": proposal if approved else None,
-        "by": decision.by,
-        "comment": decision.comment,
-    }
+def tool_summary(agent_id: str, call: ToolCall, reasoning: str) -> str:
+    """What the approver reads: the call, and what the model said when it made it."""
+    arguments = _clip(json.dumps(call.arguments, ensure_ascii=False, sort_keys=True), SUMMARY_ARGUMENTS_CHARS)
+    text = f"Agent {agent_id} wants to call {call.name} with {arguments}"
+    if reasoning.strip():
+        text += f". It said: {_clip(reasoning.strip(), SUMMARY_REASONING_CHARS)}"
+    return text
 
 
-def complete(record: ApprovalRecord, token: str, stepfunctions: Any = None) -> None:
-    """Resume the waiting run with a decided record's outcome (what the API calls after `decide`)."""
-    client = stepfunctions or boto3.client("stepfunctions")
-    client.send_task_success(taskToken=token, output=json.dumps(decision_output(record)))
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -20,17 +20,13 @@ import hmac
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sutram.approvals import ApprovalRecord
-from sutram.settings import get_settings
+from sutram.store.approvals import ApprovalRecord, Outcome
 
 LINK_LIFETIME = timedelta(hours=24)
 CALLBACK_PATH = "/callbacks/approvals/"
-
-Outcome = Literal["approve", "reject"]
 
 
 class InvalidLink(Exception):
@@ -48,9 +44,8 @@ class LinkClaims(BaseModel):
     nonce: str
 
 
-def make_links(record: ApprovalRecord, base_url: str, now: datetime, secret: str | None = None) -> dict[str, str]:
-    """{"approve": url, "reject": url} for a pending approval; the secret defaults to the configured one."""
-    secret = get_settings().callback_secret.get_secret_value() if secret is None else secret
+def make_links(record: ApprovalRecord, base_url: str, now: datetime, secret: str) -> dict[str, str]:
+    """{"approve": url, "reject": url} for a pending approval."""
     if not secret:
         raise ValueError("no callback secret is configured (SUTRAM_CALLBACK_SECRET)")
     expires = min(now + LINK_LIFETIME, datetime.fromisoformat(record.expires_at))

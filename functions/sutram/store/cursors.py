@@ -10,20 +10,29 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 
-INDEX_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
-
-
-def encode(position: dict[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position, sort_keys=True).encode()).decode().rstrip("=")
+from sutram.store.keys import INDEX_KEYS
 
 
-def decode(cursor: str, *, gsi1pk: str, pk_prefix: str, sk: str) -> dict[str, str] | None:
-    """The index position a cursor names, or None if it is malformed or not the caller's."""
+class InvalidCursor(ValueError):
+    """A listing cursor this store did not hand out for this tenant."""
+
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one this API returned to you")
+
+
+def encode(position: dict[str, Any]) -> str:
+    index_key = {name: str(position[name]) for name in INDEX_KEYS}
+    return base64.urlsafe_b64encode(json.dumps(index_key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode(cursor: str, *, gsi1pk: str, pk_prefix: str, sk: str) -> dict[str, str]:
+    """The index position a cursor names; InvalidCursor if it is malformed or not the caller's."""
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):
-        return None
+        raise InvalidCursor() from None
     if (
         not isinstance(position, dict)
         or set(position) != INDEX_KEYS
@@ -32,5 +41,5 @@ def decode(cursor: str, *, gsi1pk: str, pk_prefix: str, sk: str) -> dict[str, st
         or not position["pk"].startswith(pk_prefix)
         or position["sk"] != sk
     ):
-        return None
+        raise InvalidCursor()
     return position

@@ -1,0 +1,195 @@
+"""The `sutram` subcommands: each takes the parsed arguments (and an ApiClient when it calls the API),
+prints to `out` and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from cli.client import ApiClient, ApiError, run_path
+from cli.config import save_user_config
+from cli.display import follow, print_json, print_run, step_line, symbols_for
+from cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+
+
+def _read_input(value: str) -> Any:
+    if value == "-":
+        text = sys.stdin.read()
+    elif Path(value).is_file():
+        text = Path(value).read_text()
+    else:
+        text = value
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"--input is neither a readable file nor valid JSON ({exc})", EXIT_USAGE) from None
+
+
+def command_login(args: argparse.Namespace, out: TextIO) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise CliError("no region: pass --region or set AWS_REGION", EXIT_USAGE)
+    password = args.password if args.password is not None else getpass.getpass(f"Password for {args.username}: ")
+    cognito = boto3.client("cognito-idp", region_name=region, endpoint_url=args.endpoint_url)
+    try:
+        response = cognito.initiate_auth(
+            ClientId=args.user_pool_client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": args.username, "PASSWORD": password},
+        )
+    except ClientError as exc:
+        raise CliError(f"login failed: {exc.response['Error'].get('Message') or exc}") from None
+    except BotoCoreError as exc:
+        raise CliError(f"login failed: {exc}") from None
+    result = response.get("AuthenticationResult")
+    if not result:
+        raise CliError(f"login needs another step ({response.get('ChallengeName')}); complete it in Cognito first")
+    expires_at = datetime.fromtimestamp(time.time() + int(result.get("ExpiresIn", 3600)), UTC)
+    path = save_user_config(
+        {"api_url": args.api, "token": result["IdToken"], "token_expires_at": expires_at.isoformat(timespec="seconds")}
+    )
+    out.write(f"logged in as {args.username}; token saved to {path} (valid until {expires_at:%Y-%m-%d %H:%M} UTC)\n")
+    return EXIT_OK
+
+
+def command_run(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    status, run = client.request(
+        "POST",
+        f"/workflows/{quote(args.workflow, safe='')}/runs",
+        body={"input": _read_input(args.input)} | ({"version": args.version} if args.version else {}),
+        headers=headers,
+    )
+    if args.follow:
+        if not args.json:
+            out.write(f"{'started' if status == 201 else 'already started'} {run['run_id']}\n")
+        return follow(client, run["run_id"], out, as_json=args.json)
+    if args.json:
+        print_json(run, out)
+    else:
+        out.write(f"{'started' if status == 201 else 'already started'} {run['run_id']} ({run['status']})\n")
+    return EXIT_OK
+
+
+def command_status(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    run = client.get(run_path(args.run_id))
+    if args.json:
+        print_json(run, out)
+    else:
+        print_run(run, out)
+    return EXIT_OK
+
+
+def command_steps(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    steps = client.get(run_path(args.run_id, "steps"))["steps"]
+    if args.json:
+        print_json({"steps": steps}, out)
+    else:
+        symbols = symbols_for(out)
+        for step in steps:
+            out.write(step_line(step, symbols) + "\n")
+        if not steps:
+            out.write("no step has started yet\n")
+    return EXIT_OK
+
+
+def command_runs(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    page = client.get(
+        "/runs", {"workflow": args.workflow, "status": args.status, "limit": args.limit, "cursor": args.cursor}
+    )
+    if args.json:
+        print_json(page, out)
+        return EXIT_OK
+    for run in page["runs"]:
+        out.write(f"{run['run_id']}  {run['created_at']}  {run['status']:<9}  {run['workflow']}\n")
+    if not page["runs"]:
+        out.write("no runs\n")
+    if page.get("next_cursor"):
+        out.write(f"more: sutram runs --cursor {page['next_cursor']}\n")
+    return EXIT_OK
+
+
+def command_approvals(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    page = client.get("/approvals", {"status": args.status, "limit": args.limit, "cursor": args.cursor})
+    if args.json:
+        print_json(page, out)
+        return EXIT_OK
+    for approval in page["approvals"]:
+        out.write(
+            f"{approval['approval_id']}  {approval['created_at']}  {approval['status']:<8}  "
+            f"{approval['group']}  {approval['workflow']}/{approval['step_path']}  {approval['summary']}\n"
+        )
+    if not page["approvals"]:
+        out.write(f"no {args.status} approvals\n")
+    if page.get("next_cursor"):
+        out.write(f"more: sutram approvals --status {args.status} --cursor {page['next_cursor']}\n")
+    return EXIT_OK
+
+
+def command_decide(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    """`approve` and `reject`: one decision; a second one fails and shows the first."""
+    body: dict[str, Any] = {"decision": args.command}
+    if args.comment:
+        body["comment"] = args.comment
+    if getattr(args, "proposal", None) is not None:
+        body["proposal"] = _read_input(args.proposal)
+    path = f"/approvals/{quote(args.approval_id, safe='')}/decision"
+    try:
+        approval = client.request("POST", path, body=body)[1]
+    except ApiError as exc:
+        first = exc.body.get("approval", {}).get("decision") if isinstance(exc.body, dict) else None
+        if exc.code == "already_decided" and first:
+            raise CliError(f"{exc}; it was {_decision_text(first)}") from None
+        raise
+    if args.json:
+        print_json(approval, out)
+    else:
+        out.write(f"{approval['status']} {approval['approval_id']} ({_decision_text(approval['decision'])})\n")
+    return EXIT_OK
+
+
+def _decision_text(decision: dict[str, Any]) -> str:
+    edited = ", with an edited proposal" if decision.get("edited_proposal") is not None else ""
+    return f"{decision['outcome']} by {decision['by']} at {decision['at']}{edited}"
+
+
+def command_follow(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    return follow(client, args.run_id, out, as_json=args.json)
+
+
+def command_validate(args: argparse.Namespace, out: TextIO) -> int:
+    """Load every definition the way `cdk synth` and the API do; report each problem with its location."""
+    from sutram.definition import DefinitionError, load_definition
+
+    files = sorted(
+        {file for path in map(Path, args.paths) for file in (path.glob("*.yaml") if path.is_dir() else [path])}
+    )
+    if not files:
+        raise CliError(f"no workflow files (*.yaml) in {', '.join(args.paths)}", EXIT_USAGE)
+    problems = 0
+    names: dict[str, Path] = {}
+    for file in files:
+        try:
+            definition = load_definition(file)
+        except (DefinitionError, OSError) as exc:
+            problems += 1
+            out.write(f"error {exc}\n")
+            continue
+        if definition.name in names:
+            problems += 1
+            out.write(f"error {file}: workflow name {definition.name!r} is also defined in {names[definition.name]}\n")
+            continue
+        names[definition.name] = file
+        out.write(f"ok    {file}: {definition.name}, {len(definition.steps)} top-level steps\n")
+    return EXIT_FAILED if problems else EXIT_OK

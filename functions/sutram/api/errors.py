@@ -1,0 +1,57 @@
+"""What a route answers when something is wrong, whatever the capability:
+{"error": {"code": "...", "message": "...", "field": "..."}} with the error's HTTP status.
+
+A capability raises a `RequestError` subclass naming its code and status; `sutram.api.app` turns
+every one into this body. `documented` describes responses for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import content_types
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. run_not_found, invalid_request.")
+    message: str
+    field: str | None = Field(None, description="The offending field, e.g. input.document.title or limit.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class RequestError(Exception):
+    """A request that cannot be served as asked: answered with `status` and an ErrorBody."""
+
+    code = "error"
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return ErrorBody(error=ErrorDetail(code=self.code, message=self.message, field=self.field)).model_dump(
+            exclude_none=True
+        )
+
+
+def documented(**responses: tuple[str, type[Any]]) -> dict[int, Any]:
+    """OpenAPI responses: {"http_201": ("Created", Model)} -> {201: {...}}."""
+    return {
+        int(name.removeprefix("http_")): {
+            "description": description,
+            "content": {content_types.APPLICATION_JSON: {"model": model}},
+        }
+        for name, (description, model) in responses.items()
+    }
+
+
+NOT_FOUND = ("Unknown, or another tenant's", ErrorBody)
+INVALID = ("Invalid request; `error.field` names the problem", ErrorBody)
+UNAUTHENTICATED = ("The token has no custom:tenant claim", ErrorBody)

@@ -1,0 +1,152 @@
+"""The Step Functions task payloads: the only vocabulary shared by the state machines and the Lambdas.
+
+Every payload a compiled state machine sends to a Lambda is one of the models below, told apart by
+its `task` field. The step handler dispatches on `Task` (one discriminated union); `infra/`
+builds each payload from the same models, through `task_name` and the field names here, and an
+infra test validates every task payload of every synthesized state machine against the union.
+
+    task            sent by                                  runs
+    step            an `llm` or `tool` step's Task           sutram.engine.steps.run_step
+    agent_turn      an agent's turn Task                     sutram.engine.agent.run_agent_turn
+    agent_tool      an agent's tool-call Task (in its Map)   sutram.engine.agent.run_agent_tool
+    approval        an `approval` step (waitForTaskToken)    sutram.approvals.requests.request_approval
+    tool_approval   a gated call's approval (waitForToken)   sutram.approvals.requests.request_tool_approval
+    finish          RecordSuccess / RecordFailure            sutram.runs.service.finish_run
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from sutram.definition import AgentStep, ApprovalStep, TaskStep
+
+
+class RunRef(BaseModel):
+    """Which run a task belongs to; the state machine carries it at `$.run`."""
+
+    tenant: str
+    run_id: str
+    workflow: str
+
+
+class _InRun(BaseModel):
+    run: RunRef
+    # Where the step runs: "" at the top level, "analyse[3]/" in iteration 3 of map `analyse`,
+    # "fanout.docs/" in branch `docs` of parallel `fanout`. It prefixes the checkpoint's path.
+    scope: str = ""
+
+
+class _Delivered(_InRun):
+    delivery: int = 0  # Step Functions' retry count for this task ($$.State.RetryCount)
+
+
+class _Sourced(BaseModel):
+    # The state roots the step's input mapping reads: {"input": ..., "item": ..., "steps": {"<id>": ...}}.
+    sources: dict[str, Any] = {}
+
+    @property
+    def roots(self) -> dict[str, Any]:
+        """The sources as expression roots: "input", "item" and "steps.<id>"."""
+        roots = {f"steps.{step_id}": value for step_id, value in self.sources.get("steps", {}).items()}
+        return roots | {name: self.sources[name] for name in ("input", "item") if name in self.sources}
+
+
+class _Waiting(BaseModel):
+    """A waitForTaskToken task: the token resumes the run, and the deadline counts from `entered_at`."""
+
+    task_token: str
+    # request: the first approval; escalate: its deadline passed, ask `escalate_to` instead.
+    approval_action: Literal["request", "escalate"] = "request"
+    # When Step Functions entered the waiting state ($$.State.EnteredTime), so the record's deadline
+    # never falls after the task's own timeout.
+    entered_at: datetime | None = None
+
+
+class StepTask(_Delivered, _Sourced):
+    """Run an `llm` or `tool` step once."""
+
+    task: Literal["step"] = "step"
+    step: TaskStep
+
+
+class _AgentTask(_InRun):
+    step: AgentStep
+    turn: int = Field(ge=0)
+
+    @property
+    def agent_path(self) -> str:
+        return f"{self.scope}{self.step.id}"
+
+
+class AgentTurnTask(_AgentTask, _Delivered, _Sourced):
+    """Run turn `turn` of an agent: one model call."""
+
+    task: Literal["agent_turn"] = "agent_turn"
+    first_turn: int = Field(0, ge=0)  # the turn this execution started at (later ones continue a run)
+
+
+class Decision(BaseModel):
+    """A human decision as it resumes a run (sutram.approvals.decisions.decision_output), or
+    `expired` when the deadline passed undecided."""
+
+    outcome: Literal["approve", "reject", "expired"]
+    proposal: Any = None  # what to act on, as approved (maybe edited); null unless approved
+    by: str | None = None
+    comment: str | None = None
+
+
+class AgentToolTask(_AgentTask, _Delivered):
+    """Run call `call` of an agent's turn `turn`, with the human decision when its tool is gated."""
+
+    task: Literal["agent_tool"] = "agent_tool"
+    call: int = Field(ge=0)  # the index of the call in the turn's tool_calls
+    approval: Decision | None = None
+
+
+class ApprovalTask(_InRun, _Sourced, _Waiting):
+    """Ask for the decision of an `approval` step."""
+
+    task: Literal["approval"] = "approval"
+    step: ApprovalStep
+
+
+class ToolApprovalTask(_AgentTask, _Waiting):
+    """Ask for the decision on a gated tool call of an agent."""
+
+    task: Literal["tool_approval"] = "tool_approval"
+    call: int = Field(ge=0)
+
+
+class ExecutionError(BaseModel):
+    Error: str = "States.Unknown"
+    Cause: str | None = None
+
+
+class FinishTask(BaseModel):
+    """Record how a run ended (RecordSuccess / RecordFailure)."""
+
+    task: Literal["finish"] = "finish"
+    run: RunRef
+    status: Literal["SUCCEEDED", "FAILED"]
+    output: Any = None
+    error: ExecutionError | None = None
+
+
+Task = Annotated[
+    StepTask | AgentTurnTask | AgentToolTask | ApprovalTask | ToolApprovalTask | FinishTask,
+    Field(discriminator="task"),
+]
+TASKS: TypeAdapter[Task] = TypeAdapter(Task)
+
+
+def parse_task(payload: Any) -> Task:
+    """The task a payload is; pydantic's ValidationError names the field that does not fit."""
+    return TASKS.validate_python(payload)
+
+
+def task_name(model: type[BaseModel]) -> str:
+    """The `task` value of a payload model, as infra writes it into the state machine."""
+    return str(model.model_fields["task"].default)

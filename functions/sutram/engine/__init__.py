@@ -1,0 +1,1 @@
+"""The step engine: run one step, agent turn or tool call exactly once per checkpoint key."""

@@ -1,0 +1,190 @@
+"""Run items: one per run (keys: sutram.store.keys), listed newest first through the `gsi1` index.
+
+Conditional-check failures become answers here: `create` says whether the run id was free, and
+`finish` refuses to move a run that already ended another way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from sutram.store import cursors, keys
+from sutram.store.dynamo import is_condition_failure
+
+logger = Logger(child=True)
+
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+RUNNING: RunStatus = "RUNNING"
+SUCCEEDED: RunStatus = "SUCCEEDED"
+FAILED: RunStatus = "FAILED"
+FILTERED_READ_SIZE = 100  # items read per query when filters may drop some
+MAX_QUERIES_PER_PAGE = 10  # bound on the reads behind one page of a filtered listing
+
+
+class RunMissing(LookupError):
+    """`finish` found no run item."""
+
+
+class RunEndedOtherwise(RuntimeError):
+    """`finish` found the run already ended with another status."""
+
+
+class RunRecord(BaseModel):
+    """The run item (sk "RUN"), less its keys. `input`/`output` are JSON text: a value or an artifact ref."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    tenant: str
+    workflow: str
+    status: RunStatus
+    version: int | None = None  # None only for runs started before workflows had versions
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    input: str
+    output: str | None = None
+    error: dict[str, str] | None = None
+    execution_arn: str | None = None
+    idempotency_key_hash: str | None = None
+    expires_at: int
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            **keys.run_key(self.tenant, self.run_id),
+            "gsi1pk": keys.runs_index_pk(self.tenant),
+            "gsi1sk": keys.runs_index_sk(self.created_at, self.run_id),
+            **self.model_dump(exclude_none=True),
+        }
+
+
+class RunStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def create(self, record: RunRecord) -> bool:
+        """Put a new run item; False when an item with that run id already exists."""
+        try:
+            self._table.put_item(Item=record.to_item(), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def get(self, tenant: str, run_id: str) -> RunRecord | None:
+        item = self._table.get_item(Key=keys.run_key(tenant, run_id), ConsistentRead=True).get("Item")
+        return RunRecord.model_validate(item) if item else None
+
+    def record_execution(self, tenant: str, run_id: str, execution_arn: str, version: int) -> None:
+        """The started execution and its version (the put has it, unless the item predates versions)."""
+        self._table.update_item(
+            Key=keys.run_key(tenant, run_id),
+            UpdateExpression="SET execution_arn = :arn, version = :version",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":arn": execution_arn, ":version": version},
+        )
+
+    def discard_unstarted(self, tenant: str, run_id: str) -> None:
+        """Delete a run item whose execution never started (and only such an item)."""
+        try:
+            self._table.delete_item(
+                Key=keys.run_key(tenant, run_id),
+                ConditionExpression="#status = :running AND attribute_not_exists(execution_arn)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":running": RUNNING},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def finish(self, tenant: str, run_id: str, status: RunStatus, at: str, outcome: dict[str, Any]) -> None:
+        """Move a RUNNING run to its final status. Repeating the same final status is a no-op."""
+        assignments = ", ".join(f"#{name} = :{name}" for name in outcome)
+        try:
+            self._table.update_item(
+                Key=keys.run_key(tenant, run_id),
+                UpdateExpression=f"SET #status = :status, finished_at = :at, updated_at = :at, {assignments}",
+                ConditionExpression="attribute_exists(pk) AND #status = :running",
+                ExpressionAttributeNames={"#status": "status", **{f"#{name}": name for name in outcome}},
+                ExpressionAttributeValues={
+                    ":status": status,
+                    ":running": RUNNING,
+                    ":at": at,
+                    **{f":{name}": value for name, value in outcome.items()},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            current = exc.response.get("Item", {}).get("status", {}).get("S")
+            if current is None:
+                raise RunMissing(f"run {run_id} of tenant {tenant} does not exist") from None
+            if current != status:
+                raise RunEndedOtherwise(f"run {run_id} already finished as {current}, not {status}") from None
+            logger.info("run already recorded as finished", extra={"run_id": run_id, "status": status})
+
+    def page(
+        self, tenant: str, *, workflow: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[RunRecord], str | None]:
+        """One page of the tenant's runs, newest first, and the cursor of the next (or None). Filters
+        are applied while reading, so a page is filled from as many index reads as it takes, up to
+        MAX_QUERIES_PER_PAGE; a page may then hold fewer than `limit` runs and still have a cursor.
+        An invalid cursor raises cursors.InvalidCursor."""
+        filtered = bool(workflow or status)
+        start_key = (
+            cursors.decode(cursor, gsi1pk=keys.runs_index_pk(tenant), pk_prefix=keys.run_pk(tenant, ""), sk=keys.RUN_SK)
+            if cursor
+            else None
+        )
+        runs: list[RunRecord] = []
+        for _ in range(MAX_QUERIES_PER_PAGE):
+            records, last_key = self._query_newest_first(
+                tenant,
+                start_key=start_key,
+                read_limit=max(limit, FILTERED_READ_SIZE) if filtered else limit,
+                workflow=workflow,
+                status=status,
+            )
+            for index, record in enumerate(records):
+                runs.append(record)
+                if len(runs) == limit:
+                    more = index < len(records) - 1 or last_key is not None
+                    return runs, cursors.encode(record.to_item()) if more else None
+            if last_key is None:
+                return runs, None
+            start_key = last_key
+        # The read bound was reached: a cursor where reading stopped, even if the page holds fewer than `limit` runs.
+        return runs, cursors.encode(start_key) if start_key else None
+
+    def _query_newest_first(
+        self,
+        tenant: str,
+        *,
+        start_key: dict[str, str] | None,
+        read_limit: int,
+        workflow: str | None,
+        status: str | None,
+    ) -> tuple[list[RunRecord], dict[str, str] | None]:
+        query: dict[str, Any] = {
+            "IndexName": keys.INDEX,
+            "KeyConditionExpression": Key("gsi1pk").eq(keys.runs_index_pk(tenant)),
+            "ScanIndexForward": False,
+            "Limit": read_limit,
+        }
+        conditions = [Attr(name).eq(value) for name, value in (("workflow", workflow), ("status", status)) if value]
+        if conditions:
+            combined = conditions[0]
+            for condition in conditions[1:]:
+                combined = combined & condition
+            query["FilterExpression"] = combined
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        page = self._table.query(**query)
+        return [RunRecord.model_validate(item) for item in page["Items"]], page.get("LastEvaluatedKey")
