@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/sutram infra localcloud cli benchmarks
+	PYTHONPATH=functions:. $(BIN)/lint-imports --no-cache
 
 synth: install  ## CloudFormation template with bundled Lambda code, checked by cfn-lint
 	npx cdk synth --quiet

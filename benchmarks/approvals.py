@@ -103,9 +103,9 @@ def measure(
     workflow: str, step_path: str | None, wait_seconds: float, cloud: Any, requests: Requests
 ) -> dict[str, Any]:
     from sutram import wiring
-    from sutram.api.auth import Caller
     from sutram.approvals import decisions
     from sutram.approvals.models import DecisionRequest
+    from sutram.rest.auth import Caller
     from sutram.runs import service as runs
     from sutram.runs.models import StartRunRequest
     from sutram.store.approvals import approval_id_for

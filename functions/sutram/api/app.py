@@ -17,9 +17,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
-from sutram.api.auth import Unauthenticated
-from sutram.api.errors import ErrorBody, ErrorDetail, RequestError
 from sutram.approvals import routes as approvals
+from sutram.rest.auth import Unauthenticated
+from sutram.rest.errors import ErrorBody, ErrorDetail, RequestError
 from sutram.runs import routes as runs
 
 logger = Logger()

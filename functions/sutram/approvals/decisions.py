@@ -19,7 +19,6 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from sutram import schemas
-from sutram.api.auth import Caller
 from sutram.approvals import links
 from sutram.approvals.errors import (
     AlreadyDecidedError,
@@ -32,6 +31,7 @@ from sutram.approvals.errors import (
 )
 from sutram.approvals.models import ApprovalPage, ApprovalStatus, ApprovalView, DecisionRequest
 from sutram.contracts import Decision
+from sutram.rest.auth import Caller
 from sutram.store import cursors
 from sutram.store.approvals import (
     MAX_PROPOSAL_BYTES,

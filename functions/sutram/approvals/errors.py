@@ -5,8 +5,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from sutram.api.errors import ErrorDetail, RequestError
 from sutram.approvals.models import AlreadyDecidedBody, ApprovalView
+from sutram.rest.errors import ErrorDetail, RequestError
 
 
 class ApprovalNotFoundError(RequestError):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sutram.api.errors import ErrorBody
+from sutram.rest.errors import ErrorBody
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "escalated"]
 DecisionOutcome = Literal["approve", "reject"]

@@ -8,12 +8,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from sutram.api.auth import CurrentCaller
-from sutram.api.errors import INVALID, NOT_FOUND, UNAUTHENTICATED, ErrorBody, documented
 from sutram.approvals import decisions
 from sutram.approvals.decisions import ApprovalsBackend
 from sutram.approvals.links import CALLBACK_PATH
 from sutram.approvals.models import AlreadyDecidedBody, ApprovalPage, ApprovalStatus, ApprovalView, DecisionRequest
+from sutram.rest.auth import CurrentCaller
+from sutram.rest.errors import INVALID, NOT_FOUND, UNAUTHENTICATED, ErrorBody, documented
 
 router = Router()
 

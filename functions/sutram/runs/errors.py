@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from sutram.api.errors import RequestError
+from sutram.rest.errors import RequestError
 
 
 class WorkflowNotFound(RequestError):

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
-from sutram.api.auth import CurrentCaller
-from sutram.api.errors import INVALID, NOT_FOUND, UNAUTHENTICATED, ErrorBody, documented
 from sutram.definition import WORKFLOW_NAME
+from sutram.rest.auth import CurrentCaller
+from sutram.rest.errors import INVALID, NOT_FOUND, UNAUTHENTICATED, ErrorBody, documented
 from sutram.runs import service
 from sutram.runs.models import RunDetail, RunPage, RunStatus, RunSummary, StartRunRequest, StepList
 from sutram.runs.service import RunsBackend
