@@ -2,8 +2,10 @@
 
 Every payload a compiled state machine sends to a Lambda is one of the models below, told apart by
 its `task` field. The step handler dispatches on `Task` (one discriminated union); `infra/`
-builds each payload from the same models, through `task_name` and the field names here, and an
-infra test validates every task payload of every synthesized state machine against the union.
+builds each payload from the same models, through `task_name` and the field names here
+(infra/workflow/payloads.py), and an infra test (tests/infra/test_task_payloads.py) validates every
+task payload of every synthesized state machine against the union. The models are strict: a key a
+model does not declare is an error, not silently dropped.
 
     task            sent by                                  runs
     step            an `llm` or `tool` step's Task           sutram.engine.steps.run_step
@@ -19,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from sutram.definition import AgentStep, ApprovalStep, TaskStep
 
@@ -32,7 +34,14 @@ class RunRef(BaseModel):
     workflow: str
 
 
-class _InRun(BaseModel):
+class _Contract(BaseModel):
+    """The base of every task model: a payload key the model does not declare is an error, never
+    silently dropped, so a state machine and the Lambdas cannot drift apart unnoticed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _InRun(_Contract):
     run: RunRef
     # Where the step runs: "" at the top level, "analyse[3]/" in iteration 3 of map `analyse`,
     # "fanout.docs/" in branch `docs` of parallel `fanout`. It prefixes the checkpoint's path.
@@ -43,7 +52,7 @@ class _Delivered(_InRun):
     delivery: int = 0  # Step Functions' retry count for this task ($$.State.RetryCount)
 
 
-class _Sourced(BaseModel):
+class _Sourced(_Contract):
     # The state roots the step's input mapping reads: {"input": ..., "item": ..., "steps": {"<id>": ...}}.
     sources: dict[str, Any] = {}
 
@@ -54,7 +63,7 @@ class _Sourced(BaseModel):
         return roots | {name: self.sources[name] for name in ("input", "item") if name in self.sources}
 
 
-class _Waiting(BaseModel):
+class _Waiting(_Contract):
     """A waitForTaskToken task: the token resumes the run, and the deadline counts from `entered_at`."""
 
     task_token: str
@@ -125,7 +134,7 @@ class ExecutionError(BaseModel):
     Cause: str | None = None
 
 
-class FinishTask(BaseModel):
+class FinishTask(_Contract):
     """Record how a run ended (RecordSuccess / RecordFailure)."""
 
     task: Literal["finish"] = "finish"

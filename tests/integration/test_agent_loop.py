@@ -1,4 +1,4 @@
-"""The agent loop that infra.agent builds, executed by the local cloud's Step Functions: turns and
+"""The agent loop that infra.workflow.agent builds, executed by the local cloud's Step Functions: turns and
 tool calls through the Map, the answer at $.steps.<id>, and the history events each turn costs."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Template
 from pydantic import BaseModel
 
-from infra.agent import agent_states
+from infra.workflow import agent_states
 from localcloud.cloud import ACCOUNT, REGION
 from localcloud.lambda_context import LocalLambdaContext
 from localcloud.template import resolve

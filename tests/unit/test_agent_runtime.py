@@ -362,9 +362,10 @@ def test_a_large_tool_result_goes_to_s3_and_comes_back_into_the_conversation(mod
 
 
 def test_the_scope_prefixes_every_checkpoint_and_the_step_handler_dispatches_on_the_task(model, table):
-    event = {"run": RUN, "step": agent(), "scope": "analyse[3]/", "sources": {"input": {"item": "widget"}}}
+    event = {"run": RUN, "step": agent(), "scope": "analyse[3]/"}
+    sources = {"sources": {"input": {"item": "widget"}}}  # a turn's; a tool call gets none
 
-    state = step_handler.dispatch(parse_task(event | {"task": "agent_turn", "turn": 0}))
+    state = step_handler.dispatch(parse_task(event | sources | {"task": "agent_turn", "turn": 0}))
     summary = step_handler.dispatch(parse_task(event | {"task": "agent_tool", "turn": 0, "call": 0}))
 
     assert state["tool_calls"][0]["name"] == "unit_lookup_inventory"

@@ -1,4 +1,4 @@
-"""infra.agent: the states of an agent's loop, as ASL (execution is tests/integration/test_agent_loop.py)."""
+"""infra.workflow.agent: the states of an agent's loop, as ASL (execution is tests/integration/test_agent_loop.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
-from infra.agent import agent_states
+from infra.workflow import agent_states
 from sutram.definition import AgentStep
 
 STEP = {"id": "triage", "type": "agent", "prompt": "Go.", "tools": ["extract_text"], "timeout_seconds": 30}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sutram.rest.errors import ErrorBody
-
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "escalated"]
-DecisionOutcome = Literal["approve", "reject"]
+from sutram.store.approvals import Outcome as DecisionOutcome
+from sutram.store.approvals import Status as ApprovalStatus
 
 
 class DecisionRequest(BaseModel):

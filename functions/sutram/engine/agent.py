@@ -16,7 +16,7 @@ tool call, each a checkpoint of its own under the agent's path:
 Each checkpoint holds only its own delta, so the bytes a turn writes do not grow with the
 conversation; a turn reads the conversation back with one consistent query. A tool's failure is
 a result the model reads (`is_error`), not a failed step; only TransientStepError is retried.
-The state machine's loop is infra.agent.
+The state machine's loop is infra.workflow.agent.
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ Models only grow by adding optional fields: clients built against an older shape
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
-StepStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+from sutram.store.runs import RunStatus
+
+StepStatus = RunStatus  # a step's status in the API's case (sutram.store.checkpoints.step_status)
 
 
 class StartRunRequest(BaseModel):

@@ -12,9 +12,10 @@ the call runs again with the decision in `$.approval` (sutram.approvals.requests
     <id>:call ─> <id>:approval? ──needs one──> <id>:approve <tool> ─> <id>:call
                        │                        └─ deadline ─> [<id>:escalate <tool> ─>] <id>:no decision ─┘
                        └─ else ─> <id>:called
- The loop's state is small and lives at `$.agents.<id>`:
-{turn, done, tool_calls: [{id, name, call}], result?}; the conversation stays in DynamoDB. The
-agent's output, {answer, finish_reason, turns}, goes to `$.steps.<id>`.
+
+The loop's state is small and lives at `$.agents.<id>`: {turn, done, tool_calls: [{id, name,
+call}], result?}; the conversation stays in DynamoDB. The agent's output, {answer, finish_reason,
+turns}, goes to `$.steps.<id>`. The tasks' payloads come from infra.workflow.payloads.
 """
 
 from __future__ import annotations
@@ -22,24 +23,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
+from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from infra.approvals import decision_task
-from infra.constants import APPROVAL_TIMED_OUT, EXPIRED_DECISION, JSON_NULL
-from sutram.contracts import AgentToolTask, AgentTurnTask, ToolApprovalTask, task_name
+from infra.constants import APPROVAL_TIMED_OUT, EXPIRED_DECISION
+from infra.workflow.lambda_task import NO_RETRIES, RetryHook, lambda_task
+from infra.workflow.payloads import (
+    ApprovalAction,
+    agent_tool_payload,
+    agent_turn_payload,
+    tool_approval_payload,
+    tool_calls_item_selector,
+)
 from sutram.definition import AgentStep, AgentTool
 
 AGENTS_ROOT = "$.agents"
-# Payload entries of the step's task that the tool calls do not need (the rest, e.g. run and
-# scope, is carried into each Map iteration).
-_NOT_FOR_TOOLS = frozenset({"task", "delivery.$", "step", "sources", "sources.$"})
 
 
-def _nothing(state: Any) -> None:
+def _nothing(state: sfn_tasks.LambdaInvoke | sfn.Map) -> None:
     del state
 
 
@@ -50,16 +53,17 @@ def agent_states(
     step_function: lambda_.IFunction,
     payload_common: dict[str, Any],
     result_path: str,
-    add_retries: Callable[[tasks.LambdaInvoke], None] = _nothing,
-    add_request_retries: Callable[[tasks.LambdaInvoke], None] = _nothing,
-    add_catch: Callable[[tasks.LambdaInvoke | sfn.Map], None] = _nothing,
+    add_retries: RetryHook = NO_RETRIES,
+    add_request_retries: RetryHook = NO_RETRIES,
+    add_catch: Callable[[sfn_tasks.LambdaInvoke | sfn.Map], None] = _nothing,
     continuation: bool = False,
 ) -> tuple[sfn.State, sfn.Pass]:
     """The agent's states, from its first to its last. `payload_common` is the step's task payload
-    as for any step ({run, delivery, step, sources, scope}); the agent's output ({answer,
-    finish_reason, turns}) goes to `result_path`; `add_retries` gets the turn and the
-    call tasks, `add_request_retries` the approval tasks of gated tools, `add_catch` the turn task
-    and the tools Map (a Catch cannot leave a Map iteration).
+    as for any step ({run, delivery, step, sources, scope}: payloads.step_payload); the agent's
+    output ({answer, finish_reason, turns}) goes to `result_path`; `add_retries` gives the turn and
+    the call tasks their retriers (a workflow's: lambda_task.Retries.step), `add_request_retries`
+    the approval tasks of gated tools (Retries.request), `add_catch` catches for the turn task and
+    the tools Map (a Catch cannot leave a Map iteration).
 
     With `continuation` (a top-level agent), a turn that would pass the execution's budget of
     history events ends the execution by starting a fresh one of the same state machine with the
@@ -69,38 +73,32 @@ def agent_states(
     start = sfn.Pass(
         scope, f"{step.id}:start", result=sfn.Result.from_object({"turn": 0, "first_turn": 0}), result_path=loop
     )
-    turn = _task(
+    turn = lambda_task(
         scope,
         step.id,
-        step,
-        step_function,
-        payload_common
-        | {"task": task_name(AgentTurnTask), "turn.$": f"{loop}.turn", "first_turn.$": f"{loop}.first_turn"},
+        function=step_function,
+        payload=agent_turn_payload(payload_common, loop),
         result_path=loop,
+        retries=add_retries,
+        timeout_seconds=step.timeout_seconds,
     )
-    carried = {key: value for key, value in payload_common.items() if key not in _NOT_FOR_TOOLS}
-    # In a Map iteration: the carried entries, then turn and call (and, with gated tools, the decision).
-    iteration = {f"{key.removesuffix('.$')}.$": f"$.{key.removesuffix('.$')}" for key in carried}
-    iteration |= {"step": payload_common["step"], "turn.$": "$.turn", "call.$": "$.call"}
     gated = step.gated_tools
-    decision = {"approval.$": "$.approval"} if gated else {}
-    call = _task(
+    call = lambda_task(
         scope,
         f"{step.id}:call",
-        step,
-        step_function,
-        iteration | {"delivery.$": "$$.State.RetryCount", "task": task_name(AgentToolTask)} | decision,
+        function=step_function,
+        payload=agent_tool_payload(payload_common, gated=bool(gated)),
         result_path="$.called" if gated else sfn.JsonPath.DISCARD,
+        retries=add_retries,
+        timeout_seconds=step.timeout_seconds,
     )
-    selected = carried | {"turn.$": f"{loop}.turn", "call.$": "$$.Map.Item.Value.call"}
     if gated:
-        call.next(_approval_states(scope, step, gated, step_function, iteration, call, add_request_retries))
-        selected |= {"approval.$": JSON_NULL}
+        call.next(_approval_states(scope, step, gated, step_function, payload_common, call, add_request_retries))
     tools = sfn.Map(
         scope,
         f"{step.id}:tools",
         items_path=f"{loop}.tool_calls",
-        item_selector=selected,
+        item_selector=tool_calls_item_selector(payload_common, loop, gated=bool(gated)),
         max_concurrency=0 if step.parallel_tool_calls else 1,  # 0: as many as there are calls
         result_path=sfn.JsonPath.DISCARD,
     ).item_processor(call)
@@ -116,8 +114,6 @@ def agent_states(
         input_path=f"{loop}.result",
         result_path=result_path,
     )
-    for state in (turn, call):
-        add_retries(state)
     for catching in (turn, tools):
         add_catch(catching)
     done = sfn.Choice(scope, f"{step.id}:done?")
@@ -148,9 +144,9 @@ def _approval_states(
     step: AgentStep,
     gated: list[AgentTool],
     function: lambda_.IFunction,
-    iteration: dict[str, Any],
-    call: tasks.LambdaInvoke,
-    add_request_retries: Callable[[tasks.LambdaInvoke], None],
+    payload_common: dict[str, Any],
+    call: sfn_tasks.LambdaInvoke,
+    add_request_retries: RetryHook,
 ) -> sfn.Choice:
     """After a call: a Choice that ends the iteration, or, when the call answered that it needs a
     decision, goes to its tool's waitForTaskToken task; the task puts the decision at `$.approval`
@@ -158,12 +154,17 @@ def _approval_states(
     `no decision` pass), escalate (a second task asking `escalate_to`, then reject), or fail (a
     Fail state named `APPROVAL_TIMED_OUT`: the tools Map fails, and the agent with it)."""
 
-    def ask(action: str, name: str, deadline: int) -> tasks.LambdaInvoke:
-        payload = iteration | {"task": task_name(ToolApprovalTask), "approval_action": action}
-        task = decision_task(
-            scope, name, function=function, payload=payload, deadline_seconds=deadline, result_path="$.approval"
+    def ask(action: ApprovalAction, name: str, deadline: int) -> sfn_tasks.LambdaInvoke:
+        task = lambda_task(
+            scope,
+            name,
+            function=function,
+            payload=tool_approval_payload(payload_common, action),
+            result_path="$.approval",
+            retries=add_request_retries,
+            timeout_seconds=deadline,
+            wait_for_token=True,
         )
-        add_request_retries(task)
         task.next(call)
         return task
 
@@ -221,25 +222,3 @@ def _continue_in_new_execution(scope: Construct, step: AgentStep, loop: str) -> 
         },
     )
     return start.next(sfn.Succeed(scope, f"{step.id}:continued", comment="the run goes on in a new execution"))
-
-
-def _task(
-    scope: Construct,
-    name: str,
-    step: AgentStep,
-    function: lambda_.IFunction,
-    payload: dict[str, Any],
-    *,
-    result_path: str,
-) -> tasks.LambdaInvoke:
-    return tasks.LambdaInvoke(
-        scope,
-        name,
-        state_name=name,
-        lambda_function=function,
-        payload=sfn.TaskInput.from_object(payload),
-        payload_response_only=True,
-        retry_on_service_exceptions=False,
-        result_path=result_path,
-        task_timeout=sfn.Timeout.duration(Duration.seconds(step.timeout_seconds)),
-    )
