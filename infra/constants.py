@@ -2,6 +2,8 @@
 
 from aws_cdk.aws_logs import RetentionDays
 
+from sutram.store.dynamo import RETENTION_DAYS
+
 STACK_NAME = "Sutram"
 SERVICE_NAME = "sutram"
 METRICS_NAMESPACE = "Sutram"
@@ -12,7 +14,7 @@ LAMBDA_MEMORY_MB = 512  # MB
 STEP_FUNCTION_TIMEOUT = 900  # seconds: the longest step timeout a definition may declare
 API_FUNCTION_TIMEOUT = 29  # seconds: API Gateway's integration limit
 FINISH_FUNCTION_TIMEOUT = 30  # seconds
-ARTIFACT_EXPIRY_DAYS = 90  # days: S3 lifecycle, matches the DynamoDB TTL of runs
+ARTIFACT_EXPIRY_DAYS = RETENTION_DAYS  # days: S3 lifecycle, the same retention as the table's items (TTL)
 INCOMPLETE_UPLOAD_EXPIRY_DAYS = 1  # days
 LOG_RETENTION = RetentionDays.ONE_MONTH  # 30 days, for every log group
 
@@ -67,7 +69,5 @@ API_FUNCTION_ID = "ApiFunction"
 CONTEXT_PUBLIC_API_URL = "sutram:publicApiUrl"  # e.g. https://api.example.com/v1, for links in approval notifications
 
 JSON_NULL = "States.StringToJson('null')"  # a JSON null in Parameters (CDK drops None values)
-# An approval's output when its deadline passes undecided: approval_step.decision_output's shape.
-EXPIRED_DECISION = {"outcome": "expired"} | {f"{name}.$": JSON_NULL for name in ("proposal", "by", "comment")}
 # The error of an approval nobody decided in time whose rules say `on_timeout: fail`.
 APPROVAL_TIMED_OUT = "Sutram.ApprovalTimedOut"

@@ -28,9 +28,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from infra.constants import APPROVAL_TIMED_OUT, EXPIRED_DECISION
+from infra.constants import APPROVAL_TIMED_OUT
 from infra.workflow.lambda_task import NO_RETRIES, RetryHook, lambda_task
 from infra.workflow.payloads import (
+    EXPIRED_DECISION,
     ApprovalAction,
     agent_tool_payload,
     agent_turn_payload,

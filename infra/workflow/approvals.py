@@ -21,7 +21,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.workflow.lambda_task import Retries, lambda_task
-from infra.workflow.payloads import ERROR_PATH, ApprovalAction, Scope, approval_payload
+from infra.workflow.payloads import ERROR_PATH, EXPIRED_DECISION, ApprovalAction, Scope, approval_payload
 from sutram.definition import ApprovalStep, WorkflowDefinition
 
 
@@ -63,7 +63,7 @@ def approval_states(
         construct,
         f"{step.id} expired",
         state_name=f"{step.id} expired",
-        parameters=constants.EXPIRED_DECISION,
+        parameters=EXPIRED_DECISION,
         result_path=result_path,
     )
     if step.on_timeout == "reject":

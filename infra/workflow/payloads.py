@@ -27,6 +27,7 @@ from sutram.contracts import (
     AgentToolTask,
     AgentTurnTask,
     ApprovalTask,
+    Decision,
     FinishTask,
     StepTask,
     ToolApprovalTask,
@@ -45,6 +46,11 @@ DELIVERY_PATH = "$$.State.RetryCount"
 # What a waiting task asks for (contracts._Waiting.approval_action): the first decision, or the
 # escalation once its deadline passed.
 ApprovalAction = Literal["request", "escalate"]
+
+# A waiting task's output when its deadline passes undecided: a contracts.Decision, `expired`.
+EXPIRED_DECISION = {"outcome": "expired"} | {
+    f"{name}.$": JSON_NULL for name in Decision.model_fields if name != "outcome"
+}
 
 
 @dataclass(frozen=True)
