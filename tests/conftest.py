@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-LOCAL_CONTEXT = {"sutram:modelProvider": "scripted", "sutram:modelId": "sutram.scripted-v1"}
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +32,7 @@ def workflows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def template(workflows_dir: Path) -> dict[str, Any]:
     from infra.synth import synth_template
+    from localcloud.session import LOCAL_CONTEXT
 
     return synth_template(workflows_dir, bundle=False, context=LOCAL_CONTEXT)
 

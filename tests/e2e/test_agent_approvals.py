@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +16,8 @@ from sutram.approvals import decisions, requests
 from sutram.handlers import api as api_handler
 from sutram.handlers import step as step_handler
 from sutram.store.approvals import approval_id_for
-from tests.e2e.conftest import Api
+from tests.e2e.support import Api
+from tests.support import wait_for
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk is late."}
 REFUND_CALL = "investigate/turn-0002/call-000"
@@ -26,15 +26,14 @@ PROPOSED = {"order_id": "A-1001", "amount_cents": 6400, "reason": "4 days late; 
 
 def pending_approval(api: Api, approval_id: str, timeout: float = 20) -> dict[str, Any]:
     """Poll GET /approvals?status=pending, as an approver's inbox does, until the approval is listed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        listed = api.get("/approvals", status="pending", limit="100")
-        assert listed.status_code == 200, listed.text
-        found = [item for item in listed.json()["approvals"] if item["approval_id"] == approval_id]
-        if found:
-            return found[0]
-        assert time.monotonic() < deadline, f"approval {approval_id} never listed"
-        time.sleep(0.05)
+
+    def listed() -> dict[str, Any] | None:
+        response = api.get("/approvals", status="pending", limit="100")
+        assert response.status_code == 200, response.text
+        found = [item for item in response.json()["approvals"] if item["approval_id"] == approval_id]
+        return found[0] if found else None
+
+    return wait_for(listed, timeout=timeout, interval=0.05, failure=f"approval {approval_id} never listed")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cli import display as cli_display
-from cli import main as cli
+from tests.support import run_cli, without_user_configuration
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -30,10 +30,7 @@ SUTRAM = Path(sys.executable).with_name("sutram")
 @pytest.fixture(autouse=True)
 def no_user_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No ~/.sutram/config.json or .sutram/local.json of the developer's may leak into these runs."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SUTRAM_API_URL", raising=False)
-    monkeypatch.delenv("SUTRAM_TOKEN", raising=False)
+    without_user_configuration(monkeypatch, home=tmp_path, cwd=tmp_path)
     monkeypatch.setattr(cli_display, "POLL_INTERVAL_SECONDS", 0.02)
 
 
@@ -42,12 +39,16 @@ def sutram_cli(sutram: Any, capsys: pytest.CaptureFixture[str]) -> Any:
     """Run `sutram ARGS` in this process as `user`: (exit code, stdout, stderr)."""
 
     def run(*args: str, user: str = "ada") -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main([*args, "--api", sutram.api_url, "--token", sutram.tokens[user]])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return run_cli(capsys, sutram.api_url, sutram.tokens[user], *args)
 
     return run
+
+
+def installed_sutram(*args: str, environment: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed `sutram` console script, run in a subprocess."""
+    return subprocess.run(
+        [str(SUTRAM), *args], env=environment, cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +139,7 @@ def test_the_installed_command_reads_the_api_and_token_from_the_environment(sutr
     }
 
     # When
-    result = subprocess.run(
-        [str(SUTRAM), "status", adas_run["run_id"], "--json"],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = installed_sutram("status", adas_run["run_id"], "--json", environment=environment, cwd=tmp_path)
 
     # Then
     assert (result.returncode, result.stderr) == (0, "")
@@ -157,15 +150,7 @@ def test_the_installed_command_reads_the_api_and_token_from_the_environment(sutr
 def test_the_installed_command_with_a_bad_token_exits_1_and_says_how_to_log_in(sutram, adas_run, tmp_path):
     environment = {**os.environ, "HOME": str(tmp_path), "SUTRAM_API_URL": sutram.api_url, "SUTRAM_TOKEN": "expired"}
 
-    result = subprocess.run(
-        [str(SUTRAM), "status", adas_run["run_id"]],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = installed_sutram("status", adas_run["run_id"], environment=environment, cwd=tmp_path)
 
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (

@@ -5,16 +5,13 @@ ada works for tenant acme, grace for tenant globex; both hold real ID tokens fro
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 import boto3
 import pytest
-from joserfc import jwt
-from joserfc.jwk import RSAKey
 
 from localcloud.session import DEMO_PASSWORD
+from tests.support import b64url_json, jwt_parts, signed_token
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -166,27 +163,17 @@ def test_a_status_filter_lists_only_runs_with_that_status(api, adas_run):
 # --- authentication: API Gateway's Cognito authorizer answers before the handler ----------------------
 
 
-def _jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    header, payload, _ = token.split(".")
-    decode = lambda part: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # noqa: E731
-    return decode(header), decode(payload)
-
-
-def _b64(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
 def _forged_signature(tokens: dict[str, str]) -> str:
     """ada's exact claims and key id, signed with a key that is not the user pool's."""
-    header, claims = _jwt_parts(tokens["ada"])
-    return jwt.encode({"alg": "RS256", "kid": header["kid"]}, claims, RSAKey.generate_key(2048))
+    header, claims = jwt_parts(tokens["ada"])
+    return signed_token(claims, kid=header["kid"])
 
 
 def _tenant_rewritten(tokens: dict[str, str]) -> str:
     """grace's token with its tenant claim changed to acme, keeping grace's valid signature."""
     header, _, signature = tokens["grace"].split(".")
-    claims = _jwt_parts(tokens["grace"])[1]
-    return ".".join([header, _b64({**claims, "custom:tenant": "acme"}), signature])
+    claims = jwt_parts(tokens["grace"])[1]
+    return ".".join([header, b64url_json({**claims, "custom:tenant": "acme"}), signature])
 
 
 def _access_token(tokens: dict[str, str]) -> str:

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from sutram.definition import WorkflowDefinition, load_all
+from tests.infra.support import joined
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,6 @@ def state_machine_definitions(template: dict[str, Any]) -> dict[str, dict[str, A
     machines = {}
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::StepFunctions::StateMachine":
-            parts = resource["Properties"]["DefinitionString"]["Fn::Join"][1]
-            text = "".join(part if isinstance(part, str) else "<Ref>" for part in parts)
+            text = joined(resource["Properties"]["DefinitionString"], lambda _: "<Ref>")
             machines[resource["Properties"]["StateMachineName"]] = json.loads(text)
     return machines

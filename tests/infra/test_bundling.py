@@ -13,8 +13,7 @@ from aws_cdk import App, DockerImage
 from infra import bundling, constants
 from infra.stack import SutramStack
 from infra.synth import cdk_json_context
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 
 def _fake_pip(calls: list[list[str]]) -> Any:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from cfnlint.api import ManualArgs, lint
 
 from infra import constants
 from infra.synth import cdk_json_context
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 # CDK emits DependsOn on a function's role next to the Fn::GetAtt of that role: redundant, harmless.
 IGNORED_LINT_RULES = ["W3005"]

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match, Template
 
 from infra import constants
 from infra.functions import RuntimeConfig
+from tests.infra.support import joined, role_statements, statement_actions
 
 HANDLERS = {
     constants.STEP_FUNCTION_ID: ("sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT),
@@ -19,20 +20,8 @@ HANDLERS = {
 }
 
 
-def _policy_statements(template: Template, function_id: str) -> list[dict[str, Any]]:
-    role = template.to_json()["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
-    return [
-        statement for policy in policies.values() for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
 def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    found: set[str] = set()
-    for statement in statements:
-        action = statement["Action"]
-        found.update([action] if isinstance(action, str) else action)
-    return found
+    return {action for statement in statements for action in statement_actions(statement)}
 
 
 def test_exactly_three_functions_share_one_code_asset(template: dict[str, Any]) -> None:
@@ -84,7 +73,7 @@ def test_api_function_knows_the_state_machine_of_every_workflow(template: dict[s
         if resource["Type"] == "AWS::StepFunctions::StateMachine"
     }
     parts = value["Fn::Join"][1]
-    text = "".join(part if isinstance(part, str) else part["Ref"] for part in parts)
+    text = joined(value, lambda part: part["Ref"])
     assert set(json.loads(text)) == {definition.name for definition in definitions}
     assert {part["Ref"] for part in parts if isinstance(part, dict)} == machines
 
@@ -96,7 +85,7 @@ def test_every_log_group_keeps_logs_for_a_month(cdk_template: Template) -> None:
 
 
 def test_step_function_may_call_bedrock_models_and_use_table_and_bucket(cdk_template: Template) -> None:
-    statements = _policy_statements(cdk_template, constants.STEP_FUNCTION_ID)
+    statements = role_statements(cdk_template.to_json(), constants.STEP_FUNCTION_ID)
     assert {"bedrock:InvokeModel", "dynamodb:UpdateItem", "dynamodb:GetItem", "s3:PutObject"} <= _actions(statements)
     # Only to resume an `approval` task whose retried request finds the decision already taken.
     assert {action for action in _actions(statements) if action.startswith("states:")} == {
@@ -106,19 +95,19 @@ def test_step_function_may_call_bedrock_models_and_use_table_and_bucket(cdk_temp
 
 
 def test_step_function_may_publish_approval_events_on_the_default_bus(cdk_template: Template) -> None:
-    statements = _policy_statements(cdk_template, constants.STEP_FUNCTION_ID)
+    statements = role_statements(cdk_template.to_json(), constants.STEP_FUNCTION_ID)
     publish = [s for s in statements if "events:PutEvents" in str(s["Action"])]
     assert len(publish) == 1 and "event-bus/default" in json.dumps(publish[0]["Resource"])
 
 
 def test_finish_function_only_writes_the_table(cdk_template: Template) -> None:
-    actions = _actions(_policy_statements(cdk_template, constants.FINISH_FUNCTION_ID))
+    actions = _actions(role_statements(cdk_template.to_json(), constants.FINISH_FUNCTION_ID))
     assert {action.split(":")[0] for action in actions} == {"dynamodb", "xray"}
     assert "dynamodb:Query" not in actions
 
 
 def test_api_function_may_start_and_describe_executions_but_not_call_models(cdk_template: Template) -> None:
-    actions = _actions(_policy_statements(cdk_template, constants.API_FUNCTION_ID))
+    actions = _actions(role_statements(cdk_template.to_json(), constants.API_FUNCTION_ID))
     assert {"states:StartExecution", "states:DescribeExecution", "dynamodb:Query", "s3:GetObject*"} <= actions
     assert not any(action.startswith("bedrock:") for action in actions)
 

@@ -1,4 +1,4 @@
-"""The table and the bucket: durable, encrypted, private, and shaped as sutram.keys expects."""
+"""The table and the bucket: durable, encrypted, private, and shaped as sutram.store.keys expects."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from sutram.contracts import TASKS, Task, task_name
+from tests.infra.support import joined
 
 LAMBDA_INVOKE = ":states:::lambda:invoke"
 WAIT_FOR_TOKEN = ":states:::lambda:invoke.waitForTaskToken"
@@ -52,9 +53,7 @@ def _intrinsic(value: dict[str, Any]) -> str:
 
 def _asl(machine: dict[str, Any]) -> dict[str, Any]:
     """A state machine's ASL: its DefinitionString's Fn::Join, joined, with each intrinsic as its text."""
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    text = "".join(part if isinstance(part, str) else _intrinsic(part) for part in parts)
-    definition: dict[str, Any] = json.loads(text)
+    definition: dict[str, Any] = json.loads(joined(machine["Properties"]["DefinitionString"], _intrinsic))
     return definition
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from infra import constants
 from sutram.definition import WorkflowDefinition
+from tests.infra.support import joined, role_statements, statement_actions
 
 
 def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -24,11 +25,8 @@ def _machine_of(template: dict[str, Any], workflow: str) -> str:
 
 def _api_map(template: dict[str, Any], variable: str) -> dict[str, Any]:
     """An api function JSON map, with each intrinsic as the logical id it names."""
-    parts = template["Resources"][constants.API_FUNCTION_ID]["Properties"]["Environment"]["Variables"][variable][
-        "Fn::Join"
-    ][1]
-    text = "".join(part if isinstance(part, str) else part.get("Ref") or part["Fn::GetAtt"][0] for part in parts)
-    return dict(json.loads(text))
+    value = template["Resources"][constants.API_FUNCTION_ID]["Properties"]["Environment"]["Variables"][variable]
+    return dict(json.loads(joined(value, lambda part: part.get("Ref") or part["Fn::GetAtt"][0])))
 
 
 def test_each_workflow_has_one_version_that_follows_its_revision_and_is_retained(
@@ -74,14 +72,8 @@ def test_the_api_function_knows_each_workflows_state_machine_and_alias(
 
 
 def _api_statements(template: dict[str, Any], action: str) -> list[dict[str, Any]]:
-    role = template["Resources"][constants.API_FUNCTION_ID]["Properties"]["Role"]["Fn::GetAtt"][0]
-    return [
-        statement
-        for policy in _resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-    ]
+    statements = role_statements(template, constants.API_FUNCTION_ID)
+    return [statement for statement in statements if action in statement_actions(statement)]
 
 
 def test_the_api_function_may_start_versions_and_read_aliases_but_not_the_unqualified_machines(

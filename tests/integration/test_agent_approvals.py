@@ -19,16 +19,12 @@ from sutram.engine.agent import (
 )
 from sutram.runs import service as runs
 from sutram.store.approvals import AlreadyDecided, ApprovalExpired
-from tests.integration.conftest import decide, start, wait_for_approval, wait_for_end
+from tests.integration.support import TENANT, checkpoints, decide, start, wait_for_approval, wait_for_end
+from tests.support import lambda_failures
 
-TENANT = "acme"
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk is late."}
 REFUND_CALL = "investigate/turn-0002/call-000"
 PROPOSED = {"order_id": "A-1001", "amount_cents": 6400, "reason": "4 days late; the policy grants 10%"}
-
-
-def checkpoints(run_id: str) -> dict[str, dict[str, Any]]:
-    return {item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps(TENANT, run_id)}
 
 
 def output(run_id: str, path: str) -> dict[str, Any]:
@@ -157,9 +153,7 @@ def test_an_approved_refund_whose_lambda_died_after_issuing_it_is_not_issued_aga
     run = wait_for_end(run_id, execution_arn)
 
     assert run.status == "SUCCEEDED"
-    failures = [
-        e["lambdaFunctionFailedEventDetails"]["error"] for e in run.history if e["type"] == "LambdaFunctionFailed"
-    ]
+    failures = lambda_failures(run.history)
     assert failures == ["Runtime.ExitError"]  # the approved call died once, after the refund
     refund = checkpoints(run_id)[REFUND_CALL]
     assert refund["attempt"] == 1  # the retry returned the recorded refund: it was issued once

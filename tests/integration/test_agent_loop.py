@@ -4,7 +4,6 @@ tool calls through the Map, the answer at $.steps.<id>, and the history events e
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -23,6 +22,8 @@ from sutram.contracts import parse_task
 from sutram.definition import AgentStep
 from sutram.handlers.step import dispatch
 from sutram.tools import ToolContext, tool
+from tests.integration.support import wait_for_execution
+from tests.support import execution_history
 
 FUNCTION = "AgentLoopStep"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
@@ -69,13 +70,9 @@ def execute(asl: str, run_input: dict[str, Any]) -> tuple[dict[str, Any], list[d
         name=name, definition=asl, roleArn=f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
     )
     execution = client.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(run_input))
-    deadline = time.monotonic() + 60
-    while (described := client.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    described = wait_for_execution(execution["executionArn"])
     assert described["status"] == "SUCCEEDED", described
-    events = client.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    return json.loads(described["output"]), events
+    return json.loads(described["output"]), execution_history(execution["executionArn"])
 
 
 def test_the_loop_runs_turns_and_tool_calls_until_the_answer_with_flat_history_per_turn(cloud: Any) -> None:

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import boto3
 
 from sutram import wiring
-from sutram.runs import service as runs
-from sutram.runs.models import StartRunRequest
-from tests.integration.conftest import FinishedRun, decide, start, wait_for_approval, wait_for_end
+from tests.integration.support import FinishedRun, checkpoints, decide, start, wait_for_approval, wait_for_end
+from tests.support import execution_history, lambda_failures
 
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
 FIRST_PROMPT_LINE = 'Customer Ada wrote about order A-1001: "My desk has not arrived."'
 REFUND_CALL = "investigate/turn-0002/call-000"  # the refund the agent proposes, gated on an approval
-
-
-def checkpoints(run_id: str) -> dict[str, dict]:
-    return {item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps("acme", run_id)}
 
 
 def support_run() -> FinishedRun:
@@ -85,18 +79,13 @@ def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns
 
     assert run.status == "SUCCEEDED"
     assert model_calls.calls[FIRST_PROMPT_LINE] == 4
-    failures = [
-        e["lambdaFunctionFailedEventDetails"]["error"] for e in run.history if e["type"] == "LambdaFunctionFailed"
-    ]
+    failures = lambda_failures(run.history)
     assert failures == ["Runtime.ExitError"]
     assert all(item["attempt"] == 1 for item in checkpoints(run.run_id).values())
 
 
 def test_a_long_loop_continues_in_fresh_executions_with_its_checkpoints_intact(cloud, model_calls):
-    started = runs.start_run(
-        wiring.runs_backend(), "acme", "agent-long", StartRunRequest(input={"text": "a b a"}), uuid.uuid4().hex
-    )
-    run_id = started.run.run_id
+    run_id, _ = start("agent-long", {"text": "a b a"})
     deadline = time.monotonic() + 120
     while (record := wiring.runs_backend().runs.get("acme", run_id)) is not None and record.status == "RUNNING":
         assert time.monotonic() < deadline, "the run did not finish"
@@ -109,7 +98,7 @@ def test_a_long_loop_continues_in_fresh_executions_with_its_checkpoints_intact(c
     executions = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"].startswith(run_id)]
     assert len(executions) >= 3  # 41 turns do not fit in one execution's budget of 200 events
     for execution in executions:
-        events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        events = execution_history(execution["executionArn"])
         assert len(events) <= 200 + 40  # the budget plus the non-agent states of an execution
     steps = checkpoints(run_id)
     turns = [path for path in steps if path.startswith("long/turn-") and "/call-" not in path]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import boto3
 import pytest
@@ -14,13 +13,7 @@ from sutram import wiring
 from sutram.approvals import decisions
 from sutram.runs import service as runs
 from sutram.store.approvals import ApprovalExpired, approval_id_for
-from tests.integration.conftest import FinishedRun, start, wait_for_approval, wait_for_end
-
-TENANT = "acme"
-
-
-def output_of(run: FinishedRun) -> Any:
-    return runs.get_run(wiring.runs_backend(), TENANT, run.run_id).output
+from tests.integration.support import TENANT, output_of, start, wait_for_approval, wait_for_end
 
 
 def test_a_run_waits_for_the_decision_without_running_anything_then_continues_with_it(cloud):

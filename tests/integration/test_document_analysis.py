@@ -8,7 +8,7 @@ import json
 import boto3
 
 from sutram import wiring
-from tests.integration.conftest import run_workflow
+from tests.integration.support import checkpoints, run_workflow
 
 DOCUMENT = {
     "title": "Supplier audit",
@@ -22,9 +22,7 @@ def test_a_document_is_extracted_summarised_and_reported(cloud, model_calls):
     run = run_workflow("document-analysis", {"document": DOCUMENT})
 
     assert run.status == "SUCCEEDED"
-    steps = {
-        item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps("acme", run.run_id)
-    }
+    steps = checkpoints(run.run_id)
     assert list(steps) == ["extract", "summarise", "entities", "report"]
     assert all(step["status"] == "succeeded" and step["attempt"] == 1 for step in steps.values())
     report = json.loads(steps["report"]["output"])
@@ -44,7 +42,7 @@ def test_a_crash_right_after_an_llm_call_is_retried_and_the_model_is_called_once
     assert model_calls.calls['Summarise the document "Supplier audit" in two sentences.'] == 1
     failures = [e for e in run.history if e["type"] == "LambdaFunctionFailed"]
     assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failures] == ["Runtime.ExitError"]
-    summarise = next(s for s in wiring.checkpoint_store().list_steps("acme", run.run_id) if s["sk"] == "STEP#summarise")
+    summarise = checkpoints(run.run_id)["summarise"]
     assert summarise["attempt"] == 1  # the retry read the checkpoint; it did not run the step again
 
 
@@ -55,9 +53,7 @@ def test_a_document_over_the_threshold_round_trips_through_s3(cloud, model_calls
     run = run_workflow("document-analysis", {"document": document})
 
     assert run.status == "SUCCEEDED"
-    steps = {
-        item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps("acme", run.run_id)
-    }
+    steps = checkpoints(run.run_id)
     extract_output = json.loads(steps["extract"]["output"])
     key = extract_output["$artifact"]
     assert key.startswith("tenants/acme/artifacts/sha256/")
@@ -79,5 +75,5 @@ def test_a_crash_before_the_model_answers_is_retried_at_once_and_the_model_is_ca
     assert run.status == "SUCCEEDED"
     assert run.lambda_invocations("summarise") == 2
     assert model_calls.calls['Summarise the document "Supplier audit" in two sentences.'] == 1
-    summarise = next(s for s in wiring.checkpoint_store().list_steps("acme", run.run_id) if s["sk"] == "STEP#summarise")
+    summarise = checkpoints(run.run_id)["summarise"]
     assert summarise["attempt"] == 2  # the retry took over the crashed attempt's lease without waiting for it

@@ -11,7 +11,8 @@ import pytest
 
 from sutram import wiring
 from sutram.runs import service as runs
-from tests.integration.conftest import FinishedRun, run_workflow
+from tests.integration.support import FinishedRun, output_of, run_workflow
+from tests.integration.support import checkpoints as run_checkpoints
 
 DOCUMENTS = [
     {"title": "Supplier audit", "content": "Maria Okafor visited the Porto plant. Defects fell sharply."},
@@ -21,11 +22,7 @@ DOCUMENTS = [
 
 
 def checkpoints(run: FinishedRun) -> dict[str, dict[str, Any]]:
-    return {item["sk"].removeprefix("STEP#"): item for item in wiring.checkpoint_store().list_steps("acme", run.run_id)}
-
-
-def output_of(run: FinishedRun) -> Any:
-    return runs.get_run(wiring.runs_backend(), "acme", run.run_id).output
+    return run_checkpoints(run.run_id)
 
 
 def entered(run: FinishedRun) -> list[str]:

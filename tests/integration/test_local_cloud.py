@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
 
 import boto3
 from moto.awslambda_simple import models as lambda_simple
 
 from localcloud.cloud import ACCOUNT, REGION
+from tests.integration.support import wait_for_execution
 
 SEAM = "moto.awslambda_simple.models.lambda_simple_backends[account][region].invoke"
 
@@ -48,8 +48,7 @@ def test_a_state_machine_task_runs_the_real_handler_in_process(local_cloud):
     )["stateMachineArn"]
 
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": 20}))
-    while (description := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
-        time.sleep(0.02)
+    description = wait_for_execution(execution["executionArn"])
 
     assert description["status"] == "SUCCEEDED", f"{SEAM} no longer reaches the handler: {description}"
     assert json.loads(description["output"]) == {"doubled": 40}

@@ -5,8 +5,6 @@ the new version; a run may still name the old one."""
 from __future__ import annotations
 
 import copy
-import time
-import uuid
 from typing import Any
 
 import boto3
@@ -17,7 +15,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.template import resources_of_type
 from sutram import wiring
 from sutram.runs import service as runs
-from sutram.runs.models import StartRunRequest
+from tests.integration.support import start, wait_for_end
 
 WORKFLOW = "document-analysis"
 V1_PROMPT, V2_PROMPT = "in two sentences.", "in one sentence."
@@ -37,22 +35,17 @@ def _changed(template: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
-def _start(title: str, version: int | None = None) -> runs.RunRecord:
+def _start(title: str, version: int | None = None) -> tuple[str, str]:
+    """Start a run of WORKFLOW on a document titled `title`: its run id and execution ARN."""
     document = {"title": title, "content": "Ada Lovelace met Charles Babbage in London. They wrote about engines."}
-    request = StartRunRequest(input={"document": document}, version=version)
-    started = runs.start_run(wiring.runs_backend(), "acme", WORKFLOW, request, uuid.uuid4().hex)
-    record = wiring.runs_backend().runs.get("acme", started.run.run_id)
-    assert record is not None and record.execution_arn
-    return record
+    return start(WORKFLOW, {"document": document}, version=version)
 
 
-def _wait(record: runs.RunRecord, timeout: float = 60) -> runs.RunRecord:
-    sfn = boto3.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while sfn.describe_execution(executionArn=record.execution_arn)["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"run {record.run_id} still running after {timeout}s"
-        time.sleep(0.05)
-    finished = wiring.runs_backend().runs.get("acme", record.run_id)
+def _wait(started: tuple[str, str]) -> runs.RunRecord:
+    """The record of a started run, once it has succeeded."""
+    run_id, execution_arn = started
+    wait_for_end(run_id, execution_arn)
+    finished = wiring.runs_backend().runs.get("acme", run_id)
     assert finished is not None and finished.status == "SUCCEEDED"
     return finished
 

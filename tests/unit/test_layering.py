@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 PACKAGES = {
     "sutram": REPO / "functions" / "sutram",
