@@ -34,9 +34,10 @@ lint: install
 	$(BIN)/mypy functions/sutram infra localcloud cli benchmarks
 	PYTHONPATH=functions:. $(BIN)/lint-imports --no-cache
 
-synth: install  ## CloudFormation template with bundled Lambda code, checked by cfn-lint
+synth: install  ## CloudFormation template with bundled Lambda code, checked by cfn-lint (ignores in .cfnlintrc)
 	npx cdk synth --quiet
-	$(BIN)/cfn-lint cdk.out/*.template.json
+	$(BIN)/cfn-lint --config-file .cfnlintrc -- cdk.out/*.template.json
+	$(BIN)/python -m infra.assembly cdk.out
 
 deploy: install
 	npx cdk deploy

@@ -1,9 +1,11 @@
 """The Lambda code asset shared by every function, bundled on this machine without Docker.
 
-The bundled asset holds the `sutram` package, the workflow definitions (`workflows/*.yaml`) and
+The bundled asset holds every Python package under `functions/` (`sutram`, the user tool package
+`sutram_tools`, and any package added there), the workflow definitions (`workflows/*.yaml`) and
 the runtime dependencies pinned in pyproject.toml, installed as manylinux wheels for the Lambda
-runtime. Installed dependencies are cached in `.build/deps-<hash of the pins>`, and the asset hash
-is computed from the pins and the sources, so an unchanged asset is neither rebuilt nor uploaded.
+runtime's Python (CDK context `sutram:lambdaPython`). Installed dependencies are cached in
+`.build/deps-<hash of the pins and the target>`, and the asset hash is computed from the pins, the
+target and the sources, so an unchanged asset is neither rebuilt nor uploaded.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from infra import constants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
-PACKAGE_DIR = FUNCTIONS_DIR / "sutram"
 BUILD_DIR = REPO_ROOT / ".build"
 _PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -45,18 +46,20 @@ def _distribution(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", match.group(0)).lower()
 
 
-def _python_version() -> str:
-    return constants.LAMBDA_RUNTIME_PYTHON.removeprefix("python")
+def _python_version(runtime: str) -> str:
+    """`3.13` for the Lambda runtime `python3.13`: what `pip --python-version` takes."""
+    return runtime.removeprefix("python")
 
 
-def _deps_digest(pins: list[str]) -> str:
-    target = {"pins": pins, "platform": constants.LAMBDA_PIP_PLATFORM, "python": _python_version()}
+def _deps_digest(pins: list[str], runtime: str) -> str:
+    target = {"pins": pins, "platform": constants.LAMBDA_PIP_PLATFORM, "python": _python_version(runtime)}
     return hashlib.sha256(json.dumps(target, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def installed_dependencies(pins: list[str]) -> Path:
-    """A directory holding `pins` installed for the Lambda runtime; built once per set of pins."""
-    target = BUILD_DIR / f"deps-{_deps_digest(pins)}"
+def installed_dependencies(pins: list[str], runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> Path:
+    """A directory holding `pins` installed for the Lambda runtime `runtime` (`python3.13`); built
+    once per set of pins and runtime."""
+    target = BUILD_DIR / f"deps-{_deps_digest(pins, runtime)}"
     if target.is_dir():
         return target
     BUILD_DIR.mkdir(exist_ok=True)
@@ -65,7 +68,7 @@ def installed_dependencies(pins: list[str]) -> Path:
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             "--platform", constants.LAMBDA_PIP_PLATFORM, "--implementation", "cp",
-            "--python-version", _python_version(), "--only-binary=:all:", "--target", str(staging), *pins,
+            "--python-version", _python_version(runtime), "--only-binary=:all:", "--target", str(staging), *pins,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -97,27 +100,49 @@ def _tree_digest(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_package(path: Path) -> bool:
+    """A directory Python imports as a package: a regular one (with `__init__.py`) or a namespace
+    package (a directory of modules without one, importable all the same)."""
+    return path.is_dir() and path.name.isidentifier() and path.name != "__pycache__" and any(path.rglob("*.py"))
+
+
+def package_roots() -> list[Path]:
+    """What the handlers may import from `functions/`: each package (`sutram`, the user tool package
+    `sutram_tools`, any package a user adds) and each top-level module."""
+    return sorted(
+        path
+        for path in FUNCTIONS_DIR.iterdir()
+        if _is_package(path) or (path.is_file() and path.suffix == ".py" and path.stem.isidentifier())
+    )
+
+
 def _package_files() -> list[Path]:
-    return [p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    files: list[Path] = []
+    for root in package_roots():
+        candidates = root.rglob("*") if root.is_dir() else [root]
+        files += [p for p in candidates if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    return files
 
 
-def asset_hash(workflows_dir: Path, pins: list[str]) -> str:
-    """Changes whenever the pins, the package sources or the workflow definitions change."""
+def asset_hash(workflows_dir: Path, pins: list[str], runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> str:
+    """Changes whenever the pins, the runtime, the sources of any package under `functions/` or the
+    workflow definitions change."""
     parts = [_tree_digest(_package_files(), FUNCTIONS_DIR), _tree_digest(_definitions(workflows_dir), workflows_dir)]
-    return hashlib.sha256(json.dumps([*parts, _deps_digest(pins)]).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([*parts, _deps_digest(pins, runtime)]).encode()).hexdigest()
 
 
 @jsii.implements(ILocalBundling)
 class LocalBundling:
     """Assembles the asset directory with files copied from this machine (CDK's local hook)."""
 
-    def __init__(self, workflows_dir: Path, pins: list[str]) -> None:
+    def __init__(self, workflows_dir: Path, pins: list[str], runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> None:
         self._workflows_dir = workflows_dir
         self._pins = pins
+        self._runtime = runtime
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
         output = Path(output_dir)
-        shutil.copytree(installed_dependencies(self._pins), output, dirs_exist_ok=True)
+        shutil.copytree(installed_dependencies(self._pins, self._runtime), output, dirs_exist_ok=True)
         copies = {output / path.relative_to(FUNCTIONS_DIR): path for path in _package_files()}
         workflows = output / Path(constants.LAMBDA_WORKFLOWS_DIR).name
         copies |= {workflows / path.name: path for path in _definitions(self._workflows_dir)}
@@ -127,17 +152,18 @@ class LocalBundling:
         return True
 
 
-def lambda_code(workflows_dir: Path, *, bundle: bool) -> lambda_.Code:
-    """The code asset of every function; unbundled, it is just `functions/` (fast, for tests)."""
+def lambda_code(workflows_dir: Path, *, bundle: bool, runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> lambda_.Code:
+    """The code asset of every function, its dependencies built for the Lambda runtime `runtime`
+    (`python3.13`); unbundled, it is just `functions/` (fast, for tests)."""
     if not bundle:
         return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc"])
     pins = runtime_pins()
     return lambda_.Code.from_asset(
         str(FUNCTIONS_DIR),
-        asset_hash=asset_hash(workflows_dir, pins),
+        asset_hash=asset_hash(workflows_dir, pins, runtime),
         bundling=BundlingOptions(
             # Required by the API but never pulled: local bundling always succeeds.
             image=DockerImage.from_registry("unused"),
-            local=LocalBundling(workflows_dir, pins),
+            local=LocalBundling(workflows_dir, pins, runtime),
         ),
     )

@@ -7,7 +7,7 @@ from sutram.store.dynamo import RETENTION_DAYS
 STACK_NAME = "Sutram"
 SERVICE_NAME = "sutram"
 METRICS_NAMESPACE = "Sutram"
-LAMBDA_RUNTIME_PYTHON = "python3.13"
+LAMBDA_RUNTIME_PYTHON = "python3.13"  # the default of CONTEXT_LAMBDA_PYTHON
 LAMBDA_ARCHITECTURE = "x86_64"
 LAMBDA_PIP_PLATFORM = "manylinux2014_x86_64"  # wheels that run on LAMBDA_ARCHITECTURE
 LAMBDA_MEMORY_MB = 512  # MB
@@ -58,6 +58,8 @@ CONTEXT_MODEL_PROVIDER = "sutram:modelProvider"
 CONTEXT_MODEL_ID = "sutram:modelId"
 CONTEXT_OFFLOAD_THRESHOLD = "sutram:offloadThresholdBytes"
 CONTEXT_APPROVAL_WEBHOOK_URL = "sutram:approvalWebhookUrl"  # optional Slack-compatible webhook
+# The functions' Lambda runtime, and the Python the asset's dependencies are installed for.
+CONTEXT_LAMBDA_PYTHON = "sutram:lambdaPython"
 DEFAULT_MODEL_PROVIDER = "bedrock"
 DEFAULT_MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
 DEFAULT_OFFLOAD_THRESHOLD = 8192  # bytes

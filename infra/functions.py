@@ -2,11 +2,13 @@
 
 The deployment's model defaults and offload threshold come from CDK context (cdk.json):
 `sutram:modelProvider`, `sutram:modelId` and `sutram:offloadThresholdBytes`; an optional
-`sutram:approvalWebhookUrl` receives a message for every approval requested.
+`sutram:approvalWebhookUrl` receives a message for every approval requested. `sutram:lambdaPython`
+(`python3.13`) is the functions' runtime and the Python their bundled dependencies are built for.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,15 +26,18 @@ from infra import constants
 from infra.versions import LiveVersion
 from sutram.definition import ModelSpec
 
+_LAMBDA_PYTHON = re.compile(r"python3\.\d+")
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Deployment-wide defaults every function receives through its environment."""
+    """Deployment-wide defaults every function receives through its environment, and the runtime."""
 
     model_provider: str
     model_id: str
     offload_threshold_bytes: int
     approval_webhook_url: str = ""
+    lambda_python: str = constants.LAMBDA_RUNTIME_PYTHON  # a Lambda runtime identifier: python3.N
 
     @classmethod
     def from_context(cls, node: Node) -> RuntimeConfig:
@@ -44,9 +49,12 @@ class RuntimeConfig:
         model_id = context(constants.CONTEXT_MODEL_ID, constants.DEFAULT_MODEL_ID)
         threshold = context(constants.CONTEXT_OFFLOAD_THRESHOLD, constants.DEFAULT_OFFLOAD_THRESHOLD)
         webhook = str(context(constants.CONTEXT_APPROVAL_WEBHOOK_URL, ""))
+        python = str(context(constants.CONTEXT_LAMBDA_PYTHON, constants.LAMBDA_RUNTIME_PYTHON))
+        if not _LAMBDA_PYTHON.fullmatch(python):
+            raise ValueError(f"CDK context {constants.CONTEXT_LAMBDA_PYTHON}={python!r} is invalid: expected python3.N")
         try:
             ModelSpec(provider=provider, model_id=model_id)
-            return cls(provider, model_id, int(threshold), webhook)
+            return cls(provider, model_id, int(threshold), webhook, python)
         except ValueError as exc:  # pydantic's ValidationError included
             raise ValueError(
                 f"CDK context {constants.CONTEXT_MODEL_PROVIDER}={provider!r}, {constants.CONTEXT_MODEL_ID}="
@@ -69,6 +77,7 @@ class SutramFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = code
+        self._runtime = lambda_.Runtime(config.lambda_python, lambda_.RuntimeFamily.PYTHON)
         self._environment = {
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
@@ -137,7 +146,7 @@ class SutramFunctions(Construct):
         function = lambda_.Function(
             self,
             logical_id,
-            runtime=lambda_.Runtime(constants.LAMBDA_RUNTIME_PYTHON, lambda_.RuntimeFamily.PYTHON),
+            runtime=self._runtime,
             architecture=lambda_.Architecture.custom(constants.LAMBDA_ARCHITECTURE),
             code=self._code,
             handler=handler,

@@ -23,13 +23,14 @@ class SutramStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage")
+        config = RuntimeConfig.from_context(self.node)
         functions = SutramFunctions(
             self,
             "Functions",
-            code=lambda_code(workflows_dir, bundle=bundle),
+            code=lambda_code(workflows_dir, bundle=bundle, runtime=config.lambda_python),
             table=storage.table,
             bucket=storage.bucket,
-            config=RuntimeConfig.from_context(self.node),
+            config=config,
         )
         self.workflows = self._build_workflows(workflows_dir, functions)
         self.versions = {

@@ -24,11 +24,22 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 def synth_template(
-    workflows_dir: Path = REPO_ROOT / "workflows", *, bundle: bool = False, context: dict[str, Any] | None = None
+    workflows_dir: Path = REPO_ROOT / "workflows",
+    *,
+    bundle: bool = False,
+    context: dict[str, Any] | None = None,
+    outdir: Path | None = None,
 ) -> dict[str, Any]:
-    """The template of the Sutram stack for `workflows_dir`; `context` overrides cdk.json's."""
-    with tempfile.TemporaryDirectory(prefix="sutram-synth-") as outdir:
-        app = App(outdir=outdir, context=cdk_json_context() | (context or {}))
-        SutramStack(app, constants.STACK_NAME, workflows_dir=workflows_dir, bundle=bundle)
-        template: dict[str, Any] = app.synth().get_stack_by_name(constants.STACK_NAME).template
+    """The template of the Sutram stack for `workflows_dir`; `context` overrides cdk.json's. The cloud
+    assembly (template, staged assets) is kept in `outdir` if given, else thrown away."""
+    if outdir is not None:
+        return _synth(workflows_dir, bundle, context, outdir)
+    with tempfile.TemporaryDirectory(prefix="sutram-synth-") as temporary:
+        return _synth(workflows_dir, bundle, context, Path(temporary))
+
+
+def _synth(workflows_dir: Path, bundle: bool, context: dict[str, Any] | None, outdir: Path) -> dict[str, Any]:
+    app = App(outdir=str(outdir), context=cdk_json_context() | (context or {}))
+    SutramStack(app, constants.STACK_NAME, workflows_dir=workflows_dir, bundle=bundle)
+    template: dict[str, Any] = app.synth().get_stack_by_name(constants.STACK_NAME).template
     return template

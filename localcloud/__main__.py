@@ -151,14 +151,18 @@ def _crash_verdict(run_id: str, title: str, calls: dict[str, int]) -> str:
     events = boto3.client("stepfunctions").get_execution_history(executionArn=record.execution_arn, maxResults=1000)[
         "events"
     ]
-    invocations, state, errors = 0, None, []
-    for event in events:
-        if event["type"].endswith("StateEntered"):
-            state = event["stateEnteredEventDetails"]["name"]
-        elif state == "summarise" and event["type"] == "LambdaFunctionScheduled":
-            invocations += 1
-        elif state == "summarise" and event["type"] == "LambdaFunctionFailed":
-            errors.append(event["lambdaFunctionFailedEventDetails"]["error"])
+    by_id = {event["id"]: event for event in events}
+
+    def state_of(event: dict[str, Any] | None) -> str | None:
+        """The state an event belongs to. `summarise` runs in a parallel branch, next to `entities`,
+        and the branches' events interleave: follow the event's chain back to its state's entry."""
+        while event is not None and not event["type"].endswith("StateEntered"):
+            event = by_id.get(event.get("previousEventId"))
+        return None if event is None else event["stateEnteredEventDetails"]["name"]
+
+    summarise = [event for event in events if state_of(event) == "summarise"]
+    invocations = sum(1 for event in summarise if event["type"] == "LambdaFunctionScheduled")
+    errors = [e["lambdaFunctionFailedEventDetails"]["error"] for e in summarise if e["type"] == "LambdaFunctionFailed"]
     model = calls.get(f'Summarise the document "{title}" in two sentences.', 0)
     return (
         f"   summarise: Step Functions invoked it {invocations}x (failed: {', '.join(errors) or 'none'}, then "

@@ -48,14 +48,18 @@ def execution_history(execution_arn: str) -> list[dict[str, Any]]:
 
 
 def lambda_invocations(history: list[dict[str, Any]], state: str) -> int:
-    """How many times Step Functions invoked the Lambda function of `state` (retries included)."""
-    invocations, current = 0, None
-    for event in history:
-        if event["type"].endswith("StateEntered"):
-            current = event["stateEnteredEventDetails"]["name"]
-        elif event["type"] == "LambdaFunctionScheduled" and current == state:
-            invocations += 1
-    return invocations
+    """How many times Step Functions invoked the Lambda function of `state` (retries included).
+
+    The branches of a Parallel state interleave their events, so an invocation belongs to the state
+    its chain of `previousEventId` leads back to, not to the state entered last."""
+    by_id = {event["id"]: event for event in history}
+
+    def entered(event: dict[str, Any] | None) -> str | None:
+        while event is not None and not event["type"].endswith("StateEntered"):
+            event = by_id.get(event.get("previousEventId"))
+        return None if event is None else str(event["stateEnteredEventDetails"]["name"])
+
+    return sum(1 for event in history if event["type"] == "LambdaFunctionScheduled" and entered(event) == state)
 
 
 def lambda_failures(history: list[dict[str, Any]]) -> list[str]:

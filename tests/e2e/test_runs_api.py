@@ -36,6 +36,8 @@ REPORT = {
 SUMMARISE_USAGE = {"input_tokens": 61, "output_tokens": 15}
 ENTITIES_USAGE = {"input_tokens": 64, "output_tokens": 33}
 SUMMARISE_PROMPT = 'Summarise the document "Supplier audit" in two sentences.'
+# The two model calls run in the parallel branches of `study`: their checkpoints are scoped by branch.
+SUMMARISE, ENTITIES = "study.summary/summarise", "study.entities/entities"
 ENTITIES_PROMPT = "List the people, organisations and places named in this text."
 RUN_ID = re.compile(r"^r-[0-9a-z]{26}$")
 
@@ -100,16 +102,14 @@ def test_a_runs_steps_are_listed_in_order_with_attempts_usage_and_outputs(api):
     # Then
     assert response.status_code == 200
     steps = response.json()["steps"]
-    assert [(s["id"], s["type"], s["status"], s["attempts"]) for s in steps] == [
-        ("extract", "tool", "SUCCEEDED", 1),
-        ("summarise", "llm", "SUCCEEDED", 1),
-        ("entities", "llm", "SUCCEEDED", 1),
-        ("report", "tool", "SUCCEEDED", 1),
-    ]
+    rows = [(s["id"], s["type"], s["status"], s["attempts"]) for s in steps]
+    assert rows[0] == ("extract", "tool", "SUCCEEDED", 1)
+    assert sorted(rows[1:3]) == [(ENTITIES, "llm", "SUCCEEDED", 1), (SUMMARISE, "llm", "SUCCEEDED", 1)]  # in parallel
+    assert rows[3:] == [("report", "tool", "SUCCEEDED", 1)]
     by_id = {step["id"]: step for step in steps}
     assert by_id["extract"]["usage"] is None and by_id["report"]["usage"] is None
-    assert by_id["summarise"]["usage"] == _scripted_usage(SUMMARISE_USAGE)
-    assert by_id["entities"]["usage"] == _scripted_usage(ENTITIES_USAGE)
+    assert by_id[SUMMARISE]["usage"] == _scripted_usage(SUMMARISE_USAGE)
+    assert by_id[ENTITIES]["usage"] == _scripted_usage(ENTITIES_USAGE)
     assert by_id["extract"]["output"] == {
         "title": "Supplier audit",
         "text": "Audit\n\nMaria Okafor visited the Porto plant. Defects fell sharply. Delivery is late.\n\n"
@@ -117,7 +117,7 @@ def test_a_runs_steps_are_listed_in_order_with_attempts_usage_and_outputs(api):
         "word_count": 21,
         "characters": 132,
     }
-    assert by_id["summarise"]["output"] == SUMMARY
+    assert by_id[SUMMARISE]["output"] == SUMMARY
     assert by_id["report"]["output"] == REPORT
     assert all(step["error"] is None and step["output_artifact"] is None for step in steps)
     assert all(step["duration_ms"] >= 0 and step["started_at"] <= step["finished_at"] for step in steps)
@@ -143,7 +143,7 @@ def test_a_crash_right_after_the_model_call_is_retried_and_the_model_is_paid_onc
     assert cloud.lambda_failures(run["run_id"]) == ["Runtime.ExitError"]
     assert model_calls.calls == {SUMMARISE_PROMPT: 1, ENTITIES_PROMPT: 1}
     assert run["usage"] == {"input_tokens": 125, "output_tokens": 48, "cached_tokens": 0, "model_calls": 2}
-    summarise = next(s for s in api.get(f"/runs/{run['run_id']}/steps").json()["steps"] if s["id"] == "summarise")
+    summarise = next(s for s in api.get(f"/runs/{run['run_id']}/steps").json()["steps"] if s["id"] == SUMMARISE)
     assert (summarise["status"], summarise["attempts"], summarise["output"]) == ("SUCCEEDED", 1, SUMMARY)
     assert summarise["usage"] == _scripted_usage(SUMMARISE_USAGE)
 
@@ -352,7 +352,7 @@ def test_a_100_kb_document_round_trips_through_artifacts_with_presigned_links(ap
     assert extract["output_artifact"]["bytes"] > threshold
     extracted = requests.get(extract["output_artifact"]["url"], timeout=10).json()
     assert (extracted["title"], extracted["word_count"]) == ("Market brief", 12 * 20 * 64)
-    assert steps["summarise"]["output"] == two_sentences
+    assert steps[SUMMARISE]["output"] == two_sentences
     assert run["output_artifact"] is None
     assert run["output"]["word_count"] == 12 * 20 * 64
     assert run["output"]["entities"] == [

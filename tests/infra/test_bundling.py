@@ -55,7 +55,7 @@ def test_bundle_holds_the_package_the_workflows_and_the_dependencies(
 ) -> None:
     deps = tmp_path / "deps"
     (deps / "yaml").mkdir(parents=True)
-    monkeypatch.setattr(bundling, "installed_dependencies", lambda pins: deps)
+    monkeypatch.setattr(bundling, "installed_dependencies", lambda pins, runtime: deps)
     output = tmp_path / "asset"
     output.mkdir()
 
@@ -66,6 +66,7 @@ def test_bundle_holds_the_package_the_workflows_and_the_dependencies(
     assert bundled
     assert (output / "yaml").is_dir()
     assert (output / "sutram" / "handlers" / "step.py").is_file()
+    assert (output / "sutram_tools" / "commerce.py").is_file()
     assert (output / "workflows" / "document-analysis.yaml").is_file()
     assert not list(output.rglob("__pycache__"))
 

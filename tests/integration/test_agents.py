@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import boto3
 
@@ -15,6 +16,11 @@ from tests.support import execution_history, lambda_failures
 COMPLAINT = {"customer": "Ada", "order_id": "A-1001", "message": "My desk has not arrived."}
 FIRST_PROMPT_LINE = 'Customer Ada wrote about order A-1001: "My desk has not arrived."'
 REFUND_CALL = "investigate/turn-0002/call-000"  # the refund the agent proposes, gated on an approval
+
+
+def entered(history: list[dict[str, Any]]) -> list[str]:
+    """The states an execution entered, in order."""
+    return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
 
 
 def support_run() -> FinishedRun:
@@ -68,6 +74,19 @@ def test_procurement_researches_in_parallel_waits_for_finance_and_orders_the_edi
     assert {"buyer/turn-0000/call-000", "buyer/turn-0000/call-001"} <= set(steps)
     placed = json.loads(steps["place"]["output"])
     assert placed["status"] == "sent" and placed["total_cents"] == 5 * 124500
+    assert "hold" not in entered(run.history)  # no `order_on`: the order is placed once approved
+
+
+def test_procurement_given_an_order_on_date_holds_the_approved_order_in_a_wait_before_placing_it(cloud):
+    # A date already past, so the wait ends at once: the choice routes through it all the same.
+    run_id, execution_arn = start("procurement", {"item": "laptop", "needed": 10, "order_on": "2020-01-01T00:00:00Z"})
+    decide(wait_for_approval(run_id, "finance"), "approve")
+    run = wait_for_end(run_id, execution_arn)
+
+    assert run.status == "SUCCEEDED"
+    states = entered(run.history)
+    assert states.index("finance") < states.index("hold") < states.index("released") < states.index("place")
+    assert json.loads(checkpoints(run_id)["place"]["output"])["status"] == "sent"
 
 
 def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns_again(

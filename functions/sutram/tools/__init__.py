@@ -1,7 +1,9 @@
 """The tool registry: a tool is a Python function taking a pydantic model.
 
 Register one with the `tool` decorator in any module of `sutram.tools` or of the user package
-`sutram_tools` (both are imported when the registry is first used):
+`sutram_tools` (both are imported when the registry is first used; a module that fails to import
+fails the registry with an ImportError naming it, and a missing `sutram_tools` leaves only the
+built-in tools, with a warning):
 
     class Args(BaseModel):
         city: str
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,8 +62,13 @@ class Tool:
         return self.function(args, context)
 
 
+USER_PACKAGE = "sutram_tools"
+_PACKAGES = ("sutram.tools", USER_PACKAGE)
+
 _registry: dict[str, Tool] = {}
 _loaded = False
+_user_package_missing = False
+logger = logging.getLogger(__name__)
 
 
 def tool(name: str, delivery: Delivery = "at_least_once") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -68,7 +76,7 @@ def tool(name: str, delivery: Delivery = "at_least_once") -> Callable[[Callable[
         args_model = next(iter(inspect.signature(function, eval_str=True).parameters.values())).annotation
         if not (inspect.isclass(args_model) and issubclass(args_model, BaseModel)):
             raise TypeError(f"tool {name!r}: the first parameter must be annotated with a pydantic model")
-        if name in _registry and _registry[name].function is not function:
+        if name in _registry and not _same_definition(_registry[name].function, function):
             raise ValueError(f"tool {name!r} is registered twice")
         _registry[name] = Tool(name, function, args_model, delivery, inspect.getdoc(function) or "")
         return function
@@ -76,18 +84,41 @@ def tool(name: str, delivery: Delivery = "at_least_once") -> Callable[[Callable[
     return register
 
 
+def _same_definition(registered: Callable[..., Any], function: Callable[..., Any]) -> bool:
+    """The same function, or the same definition run again: a module re-imported after its first
+    import failed part way registers its tools a second time."""
+    return registered is function or (
+        registered.__module__ == function.__module__ and registered.__qualname__ == function.__qualname__
+    )
+
+
+def _import(module_name: str, *, may_be_missing: bool = False) -> Any:
+    """The module `module_name`; None if it may be missing and is. An ImportError raised while it
+    imports (a dependency missing from the deployment, say) is re-raised naming the tool module."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if may_be_missing and isinstance(exc, ModuleNotFoundError) and exc.name == module_name:
+            return None
+        raise ImportError(f"tool module {module_name!r} failed to import: {exc}", name=module_name) from exc
+
+
 def _load_modules() -> None:
-    global _loaded
+    """Import every module of the built-in tools and of the user package, once. A deployment
+    without a user package runs the built-in tools; anything else that fails to import raises, and
+    raises again on the next use: the registry is never left half loaded in silence."""
+    global _loaded, _user_package_missing
     if _loaded:
         return
-    _loaded = True
-    for package_name in ("sutram.tools", "sutram_tools"):
-        try:
-            package = importlib.import_module(package_name)
-        except ModuleNotFoundError:
+    for package_name in _PACKAGES:
+        package = _import(package_name, may_be_missing=package_name == USER_PACKAGE)
+        if package is None:
+            _user_package_missing = True
+            logger.warning("no user tool package %r to import: only the built-in tools are registered", package_name)
             continue
         for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package_name}.{module.name}")
+            _import(f"{package_name}.{module.name}")
+    _loaded = True
 
 
 def get_tool(name: str) -> Tool:
@@ -95,7 +126,8 @@ def get_tool(name: str) -> Tool:
     try:
         return _registry[name]
     except KeyError:
-        raise InvalidStepInput(f"unknown tool {name!r}; registered: {', '.join(sorted(_registry))}") from None
+        missing = f" (the user tool package {USER_PACKAGE!r} is not importable)" if _user_package_missing else ""
+        raise InvalidStepInput(f"unknown tool {name!r}; registered: {', '.join(sorted(_registry))}{missing}") from None
 
 
 def tool_names() -> frozenset[str]:
