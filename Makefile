@@ -42,10 +42,11 @@ synth: install  ## CloudFormation template with bundled Lambda code, checked by 
 deploy: install
 	npx cdk deploy
 
-bench: install  ## Per-step, per-agent-turn and per-approval AWS calls, bytes, transitions and time, on the local cloud
+bench: install  ## Per-step, per-agent-turn and per-approval AWS calls, bytes, transitions and time; local concurrency and start time
 	$(BIN)/python -m benchmarks.steps
 	$(BIN)/python -m benchmarks.agent
 	$(BIN)/python -m benchmarks.approvals
+	$(BIN)/python -m benchmarks.concurrency
 
 clean:
 	rm -rf cdk.out .build .pytest_cache
