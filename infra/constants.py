@@ -24,8 +24,8 @@ RUNTIME_PROVIDED_PACKAGES = ("boto3", "botocore", "s3transfer")
 # Single-table layout (see sutram.store.keys); the index name is sutram.store.keys.INDEX.
 TABLE_PARTITION_KEY = "pk"
 TABLE_SORT_KEY = "sk"
-RUNS_INDEX_PARTITION_KEY = "gsi1pk"
-RUNS_INDEX_SORT_KEY = "gsi1sk"
+INDEX_PARTITION_KEY = "gsi1pk"
+INDEX_SORT_KEY = "gsi1sk"
 TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds
 ARTIFACTS_PREFIX = "tenants/"  # every tenant's artifacts live below it (sutram.store.artifacts.tenant_prefix)
 

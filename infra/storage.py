@@ -41,8 +41,8 @@ class Storage(Construct):
         )
         table.add_global_secondary_index(
             index_name=keys.INDEX,
-            partition_key=_string_key(constants.RUNS_INDEX_PARTITION_KEY),
-            sort_key=_string_key(constants.RUNS_INDEX_SORT_KEY),
+            partition_key=_string_key(constants.INDEX_PARTITION_KEY),
+            sort_key=_string_key(constants.INDEX_SORT_KEY),
             projection_type=dynamodb.ProjectionType.ALL,
         )
         return table

@@ -93,9 +93,10 @@ class LocalCloud:
         self._arns: dict[str, str] = {}
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._lock = threading.Lock()
-        # All handlers share this process's module-level state (sutram.wiring's cached boto3 clients and
-        # resources, which are not thread-safe). A Lambda sandbox runs one invocation at a time; so does
-        # this process: every invocation, of any function, holds `sandbox` (re-entrant: a handler may invoke).
+        # All handlers share this process's module-level state (sutram.clients' cached boto3 clients and
+        # resources, which are not thread-safe, and sutram.wiring's stores on them). A Lambda sandbox runs
+        # one invocation at a time; so does this process: every invocation, of any function, holds
+        # `sandbox` (re-entrant: a handler may invoke).
         self.sandbox = threading.RLock()
 
     # lifecycle -------------------------------------------------------------------------------

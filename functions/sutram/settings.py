@@ -39,7 +39,7 @@ class Settings(BaseModel):
     workflow_aliases: dict[str, str] = Field(default_factory=dict, alias="SUTRAM_WORKFLOW_ALIASES")
     # Where the workflow definitions (<name>.yaml) are bundled; read to validate run input.
     workflows_dir: Path = Field(Path("workflows"), alias="SUTRAM_WORKFLOWS_DIR")
-    # HMAC-SHA256 key of approval callback links (sutram.approval_links). In AWS the stack passes a Secrets
+    # HMAC-SHA256 key of approval callback links (sutram.approvals.links). In AWS the stack passes a Secrets
     # Manager secret to the API function (docs/api.md). Empty: no link is made or accepted.
     callback_secret: SecretStr = Field(SecretStr(""), alias="SUTRAM_CALLBACK_SECRET")
     # The API's public base URL, for the signed links in approval notifications (empty: relative links).

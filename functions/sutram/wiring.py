@@ -1,7 +1,8 @@
 """The composition root: the stores, runtimes and backends of this sandbox, built once from the
 settings and the cached clients, and reused across invocations.
 
-Only the Lambda handlers, the local cloud and tests import this module; everything else receives
+Only the Lambda handlers, the local cloud, benchmarks and tests import this module (import-linter
+checks it); everything else receives
 what it needs as arguments.
 """
 

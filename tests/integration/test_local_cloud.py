@@ -19,10 +19,10 @@ SEAM = "moto.awslambda_simple.models.lambda_simple_backends[account][region].inv
 
 
 def test_moto_still_has_the_lambda_backend_the_local_cloud_patches():
-    assert hasattr(lambda_simple, "lambda_simple_backends"), f"moto moved {SEAM}: update localcloud/cloud.py"
+    assert hasattr(lambda_simple, "lambda_simple_backends"), f"moto moved {SEAM}: update localcloud/moto_patches.py"
     parameters = list(inspect.signature(lambda_simple.LambdaSimpleBackend.invoke).parameters)
     assert parameters == ["self", "function_name", "qualifier", "body", "headers", "response_headers"], (
-        f"moto changed the signature of {SEAM}: update LocalCloud._install_invoke_seam"
+        f"moto changed the signature of {SEAM}: update localcloud.moto_patches.install_invoke_seam"
     )
 
 

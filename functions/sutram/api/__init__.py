@@ -1,1 +1,1 @@
-"""The HTTP API: routes (app), request/response models (models) and the caller's identity (auth)."""
+"""The HTTP API: `app`, the resolver that includes each capability's router and maps errors to HTTP."""

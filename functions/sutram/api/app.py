@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from sutram.approvals import routes as approvals
 from sutram.rest.auth import Unauthenticated
-from sutram.rest.errors import ErrorBody, ErrorDetail, RequestError
+from sutram.rest.errors import RequestError, error_response
 from sutram.runs import routes as runs
 
 logger = Logger()
@@ -67,16 +67,9 @@ def openapi_json() -> str:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def error_response(status: HTTPStatus, code: str, message: str, field: str | None = None) -> Response:
-    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump(exclude_none=True)
-    )
-
-
 @app.exception_handler(RequestError)
 def _request_error(exc: RequestError) -> Response:
-    return Response(status_code=exc.status, content_type=content_types.APPLICATION_JSON, body=exc.body())
+    return exc.response()
 
 
 @app.exception_handler(Unauthenticated)

@@ -24,7 +24,6 @@ from sutram.approvals.errors import (
     AlreadyDecidedError,
     ApprovalExpiredError,
     ApprovalNotFoundError,
-    InvalidApprovalCursor,
     InvalidCallbackLink,
     InvalidProposal,
     NotAllowed,
@@ -32,6 +31,7 @@ from sutram.approvals.errors import (
 from sutram.approvals.models import ApprovalPage, ApprovalStatus, ApprovalView, DecisionRequest
 from sutram.contracts import Decision
 from sutram.rest.auth import Caller
+from sutram.rest.errors import InvalidCursor
 from sutram.store import cursors
 from sutram.store.approvals import (
     MAX_PROPOSAL_BYTES,
@@ -71,7 +71,7 @@ def list_approvals(
     try:
         records, next_cursor = backend.store.list(caller.tenant, status, limit, cursor)
     except cursors.InvalidCursor as exc:
-        raise InvalidApprovalCursor(str(exc), field="cursor") from None
+        raise InvalidCursor(str(exc), field="cursor") from None
     return ApprovalPage(approvals=[view(record) for record in records], next_cursor=next_cursor)
 
 

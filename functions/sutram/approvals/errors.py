@@ -21,10 +21,6 @@ class InvalidProposal(RequestError):
     code, status = "invalid_proposal", HTTPStatus.BAD_REQUEST
 
 
-class InvalidApprovalCursor(RequestError):
-    code, status = "invalid_cursor", HTTPStatus.BAD_REQUEST
-
-
 class ApprovalExpiredError(RequestError):
     code, status = "approval_expired", HTTPStatus.CONFLICT
 

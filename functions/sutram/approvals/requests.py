@@ -92,7 +92,8 @@ class ApprovalRuntime:
     events: Any  # an EventBridge client
     event_bus: str = "default"
     webhook_url: str = ""  # a Slack-compatible incoming webhook, or "" for none
-    # Links put in notifications; the API's approvals routes may provide richer ones (decide URLs).
+    # Links put in notifications: the API path, or with a callback secret (sutram.wiring) signed
+    # approve/reject links as well.
     links: Callable[[ApprovalRecord], dict[str, str]] = api_links
     post: Callable[[str, dict[str, Any]], None] = post_json
     sleep: Callable[[float], None] = field(default=time.sleep)

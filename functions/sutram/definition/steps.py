@@ -17,11 +17,11 @@ STEP_ID = r"^[a-z][a-z0-9_]{0,47}$"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RetryPolicy(_Strict):
+class RetryPolicy(Strict):
     errors: list[str] = Field(default_factory=lambda: list(DEFAULT_RETRYABLE_ERRORS), min_length=1)
     max_attempts: int = Field(3, ge=0, le=20)  # retries after the first attempt
     interval_seconds: int = Field(1, ge=1, le=3600)
@@ -30,14 +30,14 @@ class RetryPolicy(_Strict):
     jitter: Literal["full", "none"] = "full"
 
 
-class ModelSpec(_Strict):
+class ModelSpec(Strict):
     provider: Literal["bedrock", "openai", "scripted"] | None = None  # None: deployment default
     model_id: str | None = None
     max_tokens: int = Field(1024, ge=1, le=200_000)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
 
 
-class _StepBase(_Strict):
+class _StepBase(Strict):
     id: str = Field(pattern=STEP_ID)
     description: str = ""
     # Named arguments: literals, or expressions like "$.input.doc" / "$.steps.<id>.field".
@@ -90,7 +90,7 @@ class LlmStep(_PromptedStep):
     output: Literal["text", "json"] = "text"
 
 
-class ApprovalRules(_Strict):
+class ApprovalRules(Strict):
     """Who decides, by when, and what happens when nobody does: for `approval` steps and for the
     calls of gated agent tools. When `timeout_seconds` pass, `on_timeout` rejects, escalates to
     `escalate_to` (who has `escalate_timeout_seconds`, then it rejects), or fails the run with
@@ -115,9 +115,9 @@ class ApprovalRules(_Strict):
         return self.escalate_timeout_seconds or self.timeout_seconds
 
 
-class AgentTool(_Strict):
+class AgentTool(Strict):
     """A tool the agent may call. With `approval`, each call waits for a decision under those rules
-    (sutram.tool_approvals); the call then runs with the approved, possibly edited, arguments, or
+    (sutram.approvals.requests); the call then runs with the approved, possibly edited, arguments, or
     the model reads that it was rejected or that nobody decided in time."""
 
     name: str
@@ -128,7 +128,7 @@ class AgentTool(_Strict):
         return self.approval is not None
 
 
-class AgentLimits(_Strict):
+class AgentLimits(Strict):
     max_turns: int = Field(20, ge=1, le=9999)  # model calls
     max_tokens: int = Field(100_000, ge=1)  # input + output tokens over all turns
     max_seconds: int = Field(900, ge=1)  # wall clock from the start of the first turn
@@ -138,7 +138,7 @@ class AgentLimits(_Strict):
 
 
 class AgentStep(_PromptedStep):
-    """A model calling tools in a loop until it answers or a limit ends it (see sutram.agent)."""
+    """A model calling tools in a loop until it answers or a limit ends it (sutram.engine.agent)."""
 
     type: Literal["agent"]
     tools: list[AgentTool] = Field(min_length=1)  # a plain name, or {name, approval: {group, ...}}
@@ -198,7 +198,7 @@ _COMPARISONS = (
 )
 
 
-class Condition(_Strict):
+class Condition(Strict):
     """A choice rule: `{var, <comparison>: value}`, or `all`/`any` of conditions, or `not` one."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -241,12 +241,12 @@ class Condition(_Strict):
         return [ref for child in children for ref in child.references()]
 
 
-class _Container(_Strict):
+class _Container(Strict):
     id: str = Field(pattern=STEP_ID)
     description: str = ""
 
 
-class ChoiceBranch(_Strict):
+class ChoiceBranch(Strict):
     when: Condition
     then: list[Step] = Field(min_length=1)
 

@@ -17,10 +17,10 @@ from sutram.definition.steps import (
     MapStep,
     ParallelStep,
     Step,
+    Strict,
     ToolStep,
     TransformStep,
     WaitStep,
-    _Strict,
 )
 
 WORKFLOW_NAME = r"^[a-z][a-z0-9-]{0,47}$"
@@ -70,7 +70,7 @@ def has_output(step: AnyStep) -> bool:
     return not isinstance(step, WaitStep) and not (isinstance(step, ChoiceStep) and not step.otherwise)
 
 
-class WorkflowDefinition(_Strict):
+class WorkflowDefinition(Strict):
     name: str = Field(pattern=WORKFLOW_NAME)
     description: str = ""
     input_schema: dict[str, Any] | None = None  # JSON Schema checked when a run starts

@@ -137,24 +137,22 @@ def _offered(step: AgentStep) -> list[str]:
     return [tool.name for tool in step.tools]
 
 
-def _conversation(
-    event: AgentTurnTask, runtime: StepRuntime
-) -> tuple[list[Message], int, float | None, dict[int, int]]:
+def _conversation(task: AgentTurnTask, runtime: StepRuntime) -> tuple[list[Message], int, float | None, dict[int, int]]:
     """The messages after the prompt from turns before this one, the tokens they used, when the
     first turn started, and the history events each earlier turn cost."""
-    prefix = f"{event.agent_path}/turn-"
+    prefix = f"{task.agent_path}/turn-"
     turns: dict[int, dict[str, Any]] = {}
     results: dict[tuple[int, int], dict[str, Any]] = {}
     used_tokens, started_at = 0, None
-    items = runtime.checkpoints.list_under(event.run.tenant, event.run.run_id, prefix, consistent=True)
+    items = runtime.checkpoints.list_under(task.run.tenant, task.run.run_id, prefix, consistent=True)
     for item in items:
         turn_part, _, call_part = step_path(item["sk"]).removeprefix(prefix).partition("/call-")
         turn = int(turn_part)
         if turn == 0:
             started_at = float(item["started_at"])
-        if turn >= event.turn or item.get("status") != SUCCEEDED:
+        if turn >= task.turn or item.get("status") != SUCCEEDED:
             continue
-        output = runtime.artifacts.load(event.run.tenant, json.loads(item["output"]))
+        output = runtime.artifacts.load(task.run.tenant, json.loads(item["output"]))
         if call_part:
             results[turn, int(call_part)] = output
         else:
@@ -165,7 +163,7 @@ def _conversation(
     events_per_turn: dict[int, int] = {}
     for turn in sorted(turns):
         calls = [ToolCall.model_validate(call) for call in turns[turn]["tool_calls"]]
-        events_per_turn[turn] = _turn_events(event.step, calls)
+        events_per_turn[turn] = _turn_events(task.step, calls)
         messages.append(Message(role="assistant", text=turns[turn]["text"], tool_calls=calls))
         if calls:
             missing = {"is_error": True, "content": "the tool call has no recorded result"}
@@ -177,10 +175,10 @@ def _conversation(
     return messages, used_tokens, started_at, events_per_turn
 
 
-def _history_full(step: AgentStep, event: AgentTurnTask, events_per_turn: dict[int, int]) -> bool:
+def _history_full(step: AgentStep, task: AgentTurnTask, events_per_turn: dict[int, int]) -> bool:
     """Would one more turn, costing as many events as the costliest turn so far, pass the
     execution's budget of history events? Counts only the turns this execution ran."""
-    spent = sum(events for turn, events in events_per_turn.items() if event.first_turn <= turn < event.turn)
+    spent = sum(events for turn, events in events_per_turn.items() if task.first_turn <= turn < task.turn)
     next_turn = max(events_per_turn.values(), default=EVENTS_PER_TURN + EVENTS_PER_CALL)
     return spent + next_turn > step.limits.history_events
 

@@ -1,6 +1,7 @@
 """Lambda handler for every task a workflow's state machine gives the step function: `llm` and
 `tool` steps, the turns and tool calls of `agent` steps, and the approval requests of `approval`
-steps and of agents' gated tool calls. It dispatches on the task's kind (sutram.contracts)."""
+steps and of agents' gated tool calls. It dispatches on the payload's `task` field
+(sutram.contracts.Task)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from pydantic import BaseModel, Field
 
 
@@ -39,6 +39,23 @@ class RequestError(Exception):
         return ErrorBody(error=ErrorDetail(code=self.code, message=self.message, field=self.field)).model_dump(
             exclude_none=True
         )
+
+    def response(self) -> Response:
+        return Response(status_code=self.status, content_type=content_types.APPLICATION_JSON, body=self.body())
+
+
+class InvalidCursor(RequestError):
+    """A listing cursor that is malformed or was not handed to this tenant."""
+
+    code, status = "invalid_cursor", HTTPStatus.BAD_REQUEST
+
+
+def error_response(status: HTTPStatus, code: str, message: str, field: str | None = None) -> Response:
+    """An error body with this status, for failures that are not a capability's RequestError."""
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump(exclude_none=True)
+    )
 
 
 def documented(**responses: tuple[str, type[Any]]) -> dict[int, Any]:

@@ -23,10 +23,6 @@ class InvalidRunInput(RequestError):
     code, status = "invalid_input", HTTPStatus.BAD_REQUEST
 
 
-class InvalidCursor(RequestError):
-    code, status = "invalid_cursor", HTTPStatus.BAD_REQUEST
-
-
 class IdempotencyKeyReused(RequestError):
     code, status = "idempotency_key_reused", HTTPStatus.CONFLICT
 

@@ -43,10 +43,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sutram import schemas
 from sutram.contracts import ExecutionError, FinishTask, RunRef
 from sutram.definition import WorkflowDefinition
+from sutram.rest.errors import InvalidCursor
 from sutram.runs.catalog import Workflow, WorkflowCatalog
 from sutram.runs.errors import (
     IdempotencyKeyReused,
-    InvalidCursor,
     InvalidRunInput,
     RunAlreadyFinished,
     RunIdTaken,
@@ -312,15 +312,15 @@ def _inline_or_link(store: ArtifactStore, tenant: str, stored: str | None) -> tu
 # --- recording how a run ended (called by the state machine's RecordSuccess/RecordFailure) --------
 
 
-def finish_run(backend: RunsBackend, event: FinishTask) -> None:
+def finish_run(backend: RunsBackend, task: FinishTask) -> None:
     outcome: dict[str, Any]
-    if event.status == SUCCEEDED:
-        outcome = {"output": canonical(event.output)}
+    if task.status == SUCCEEDED:
+        outcome = {"output": canonical(task.output)}
     else:
-        error = event.error or ExecutionError()
+        error = task.error or ExecutionError()
         outcome = {"error": {"error": error.Error, "cause": _readable_cause(error.Cause)}}
     try:
-        backend.runs.finish(event.run.tenant, event.run.run_id, event.status, iso(backend.now()), outcome)
+        backend.runs.finish(task.run.tenant, task.run.run_id, task.status, iso(backend.now()), outcome)
     except RunMissing as exc:
         raise RunNotFound(str(exc)) from None
     except RunEndedOtherwise as exc:

@@ -23,7 +23,6 @@ from pydantic import BaseModel
 from sutram.store import cursors, keys
 from sutram.store.dynamo import expiry, is_condition_failure, iso_z, utc_now
 
-# Approval items expire (DynamoDB TTL) the retention period after their deadline.
 # The largest proposal, and edited proposal, as JSON: both fit one DynamoDB item (400 KB) with the
 # rest of the record, and the decision fits the SendTaskSuccess output (256 KB) that resumes the run.
 MAX_PROPOSAL_BYTES = 128 * 1024
@@ -72,6 +71,7 @@ class ApprovalRecord(BaseModel):
             "gsi1pk": keys.approvals_index_pk(self.tenant),
             "gsi1sk": keys.approvals_index_sk(self.status, self.created_at, self.approval_id),
             "deadline": deadline,
+            # The TTL: items expire the retention period after their deadline.
             "expires_at": expiry(datetime.fromisoformat(deadline).timestamp()),
             "task_token": task_token,
         }
@@ -185,7 +185,7 @@ class ApprovalStore:
         now: datetime | None = None,
     ) -> tuple[ApprovalRecord, str]:
         """Take the decision, once, before the deadline. Returns the decided record and the task
-        token to resume the run with (see `approval_step.complete`)."""
+        token to resume the run with (see `sutram.approvals.decisions.complete`)."""
         now = now or utc_now()
         record = self.get(tenant, approval_id)
         if record is None:

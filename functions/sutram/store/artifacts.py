@@ -12,13 +12,14 @@ import json
 from typing import Any
 
 from sutram.errors import InvalidStepInput
+from sutram.store.dynamo import canonical
 
 REF = "$artifact"
 CACHE_ENTRIES = 64  # artifacts kept per Lambda sandbox (each at most a few MB; see offload threshold)
 
 
 def encode(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return canonical(value).encode()
 
 
 def is_ref(value: Any) -> bool:
