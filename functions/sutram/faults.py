@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sys
 
-POINTS = ("before_call", "after_model_call", "after_tool_call")
-
 
 def crash_if_injected(spec: str, step_id: str, point: str, attempt: int) -> None:
+    """Exit at `point` (before_call, after_model_call or after_tool_call) if `spec` names it."""
     if attempt == 1 and f"{step_id}@{point}" in {item.strip() for item in spec.split(",")}:
         sys.exit(f"fault injection: step {step_id!r} crashed at {point}")

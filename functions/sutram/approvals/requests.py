@@ -90,6 +90,7 @@ class ApprovalRuntime:
     store: ApprovalStore
     artifacts: ArtifactStore
     events: Any  # an EventBridge client
+    stepfunctions: Any  # resumes a retried request whose approval is already decided
     event_bus: str = "default"
     webhook_url: str = ""  # a Slack-compatible incoming webhook, or "" for none
     # Links put in notifications: the API path, or with a callback secret (sutram.wiring) signed
@@ -97,7 +98,6 @@ class ApprovalRuntime:
     links: Callable[[ApprovalRecord], dict[str, str]] = api_links
     post: Callable[[str, dict[str, Any]], None] = post_json
     sleep: Callable[[float], None] = field(default=time.sleep)
-    stepfunctions: Any = None  # for resuming a retried request whose approval is already decided
 
 
 def request_approval(task: ApprovalTask, runtime: ApprovalRuntime, now: datetime | None = None) -> None:
