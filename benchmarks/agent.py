@@ -19,8 +19,8 @@ from typing import Any
 
 import boto3
 
-from benchmarks.cloud import local_cloud
-from benchmarks.steps import Traffic, history
+from benchmarks.cloud import Traffic, local_cloud
+from benchmarks.steps import history
 from sutram.definition import AgentLimits
 from sutram.engine.agent import EVENTS_PER_CALL, EVENTS_PER_TURN
 
@@ -97,11 +97,7 @@ def main() -> None:
         for name, budget in (("agent-long", default_budget), ("agent-continued", options.small_budget))
     ]
     cloud = local_cloud(definitions, prefix="sutram-bench-agent-")
-    traffic = Traffic()
-    boto3._get_default_session().events.register("before-call.dynamodb.PutItem", traffic.observe_item)
-    from sutram import wiring
-
-    wiring.reset()
+    traffic = Traffic(cloud)
     started = time.perf_counter()
     run_id = run("agent-long")
     seconds = time.perf_counter() - started

@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from benchmarks.cloud import local_cloud
+from benchmarks.cloud import Traffic, local_cloud
 from benchmarks.steps import TENANT, history, wait
 
 READS = {"GetItem", "Query", "BatchGetItem"}
@@ -61,10 +61,13 @@ def definitions() -> list[dict[str, Any]]:
 
 
 class Requests:
-    """AWS requests the handlers make, by service and operation, and the bytes of approval writes."""
+    """AWS requests a run makes, by service and operation, and the bytes of approval writes: the
+    sandboxes' (benchmarks/sandbox.py counts them) and this process's decisions, made as the API
+    makes them."""
 
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
+    def __init__(self, cloud: Any) -> None:
+        self.sandboxes = Traffic(cloud)
+        self.calls: Counter[str] = Counter()  # this process's
         self.approval_bytes = 0
         self.polling: int | None = None  # the thread whose requests are the benchmark's own
 
@@ -86,16 +89,18 @@ class Requests:
             self.approval_bytes += len(body)
 
     def take(self, invocations: int) -> dict[str, int]:
+        calls = self.calls + self.sandboxes.requests
         taken = {
             "Lambda invocations": invocations,
-            "DynamoDB writes": sum(n for op, n in self.calls.items() if op.split(".")[-1] in WRITES),
-            "DynamoDB reads": sum(n for op, n in self.calls.items() if op.split(".")[-1] in READS),
-            "approval bytes written": self.approval_bytes,
-            "EventBridge events": self.calls["events.PutEvents"],
-            "Step Functions calls": sum(n for op, n in self.calls.items() if op.startswith("stepfunctions.")),
+            "DynamoDB writes": sum(n for op, n in calls.items() if op.split(".")[-1] in WRITES),
+            "DynamoDB reads": sum(n for op, n in calls.items() if op.split(".")[-1] in READS),
+            "approval bytes written": self.approval_bytes + self.sandboxes.approval_bytes,
+            "EventBridge events": calls["events.PutEvents"],
+            "Step Functions calls": sum(n for op, n in calls.items() if op.startswith("stepfunctions.")),
         }
         self.calls.clear()
         self.approval_bytes = 0
+        self.sandboxes.reset()
         return taken
 
 
@@ -154,11 +159,11 @@ def main() -> None:
     options = parser.parse_args()
 
     cloud = local_cloud(definitions(), prefix="sutram-bench-approvals-")
-    requests = Requests()
+    requests = Requests(cloud)
     boto3._get_default_session().events.register("before-call", requests.observe)
     from sutram import wiring
 
-    wiring.reset()
+    wiring.reset()  # this process's clients are created again, now with the observer attached
     cases = {
         "approval step": ("bench-approval-step", "approve"),
         "gated agent call": ("bench-gated-call", "clerk/turn-0000/call-000"),

@@ -25,25 +25,12 @@ import urllib.request
 from typing import Any
 
 import boto3
-from pydantic import BaseModel
 
 from benchmarks.agent import run
 from benchmarks.cloud import local_cloud
-from sutram.tools import ToolContext, tool
 
 ITERATIONS = 8
-SLEEP_SECONDS = 1.0
-
-
-class SleepArgs(BaseModel):
-    item: int
-
-
-@tool("bench_sleep")
-def bench_sleep(args: SleepArgs, context: ToolContext) -> dict[str, int]:
-    """Sleeps one second, like a step waiting on a slow API."""
-    time.sleep(SLEEP_SECONDS)
-    return {"item": args.item}
+SLEEP_SECONDS = 1.0  # what the bench_sleep tool sleeps (benchmarks/sandbox.py)
 
 
 def map_definition() -> dict[str, Any]:

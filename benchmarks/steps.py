@@ -6,8 +6,9 @@ For a sequential workflow of N trivial tool steps (each reads the previous step'
 prints per step: DynamoDB write requests (split into step and run items), bytes sent to DynamoDB
 in write requests and to S3, Lambda invocations, Step Functions state transitions (StateEntered
 events in the execution history), and the median wall time of a step (TaskStateEntered to
-TaskStateExited), next to the same median for a bare baseline measured in the same process: an
-ASL chain of in-process Lambda tasks that each do one GetItem and one conditional PutItem.
+TaskStateExited), next to the same median for a bare baseline measured in the same run: an ASL
+chain of Lambda tasks, run in the same local sandboxes, that each do one GetItem and one
+conditional PutItem.
 Counts are exact and reproducible; times are medians over all steps of all runs.
 """
 
@@ -17,18 +18,13 @@ import argparse
 import json
 import statistics
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from pydantic import BaseModel
 
 from benchmarks.baseline import definition as baseline_definition
-from benchmarks.cloud import local_cloud
-from sutram.tools import ToolContext, tool
+from benchmarks.cloud import Traffic, local_cloud
 
-WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 TENANT = "bench"
 
 # List prices, us-east-1 (USD), used to turn the counts into a cost per 1,000 runs.
@@ -38,57 +34,6 @@ PRICE_LAMBDA_GB_SECOND = 0.0000166667  # x86_64, per GB-second
 PRICE_DDB_WRITE_UNIT = 0.625 / 1_000_000  # on-demand, per write request unit (1 KB)
 PRICE_DDB_READ_UNIT = 0.125 / 1_000_000  # on-demand, per read request unit (4 KB, strongly consistent)
 PRICE_S3_PUT = 0.005 / 1000  # per PUT
-
-
-class EchoArgs(BaseModel):
-    value: Any = None
-
-
-@tool("bench_echo")
-def bench_echo(args: EchoArgs, context: ToolContext) -> dict[str, Any]:
-    """A trivial step: returns a small value derived from its input."""
-    return {
-        "step": context.step_path,
-        "previous": (args.value or {}).get("step") if isinstance(args.value, dict) else None,
-    }
-
-
-@dataclass
-class Traffic:
-    """AWS requests made by the handlers, observed through botocore's event system."""
-
-    requests: Counter[str] = field(default_factory=Counter)
-    write_units: Counter[str] = field(default_factory=Counter)  # "step" / "run" / "baseline"
-    write_bytes: Counter[str] = field(default_factory=Counter)
-    s3_put_bytes: int = 0
-    item_bytes: Counter[str] = field(default_factory=Counter)  # PutItem request bytes by step path
-
-    def observe_item(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        body = params.get("body") or b""
-        sort_key = json.loads(body).get("Item", {}).get("sk", {}).get("S", "") if body else ""
-        if sort_key.startswith("STEP#"):
-            self.item_bytes[sort_key.removeprefix("STEP#")] += len(body)
-
-    def observe(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        service = model.service_model.service_name
-        self.requests[f"{service}.{model.name}"] += 1
-        if service == "dynamodb" and model.name in WRITE_OPERATIONS:
-            body = params.get("body") or b""
-            payload = json.loads(body) if body else {}
-            sort_key = (payload.get("Key") or payload.get("Item") or {}).get("sk", {}).get("S", "")
-            pk = (payload.get("Key") or payload.get("Item") or {}).get("pk", {}).get("S", "")
-            kind = "baseline" if pk.startswith("BASELINE#") else "step" if sort_key.startswith("STEP#") else "run"
-            self.write_units[kind] += 1
-            self.write_bytes[kind] += len(body)
-        if service == "s3" and model.name == "PutObject":
-            body = params.get("body")
-            self.s3_put_bytes += len(body) if isinstance(body, bytes | bytearray) else 0
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.write_units.clear()
-        self.write_bytes.clear()
-        self.s3_put_bytes = 0
 
 
 def chain_definition(steps: int) -> dict[str, Any]:
@@ -151,15 +96,15 @@ def main() -> None:
     options = parser.parse_args()
 
     cloud = local_cloud([chain_definition(steps) for steps in options.steps], prefix="sutram-bench-")
-    traffic = Traffic()
-    boto3._get_default_session().events.register("before-call", traffic.observe)
+    traffic = Traffic(cloud)
     from sutram import wiring
     from sutram.runs import service as runs
     from sutram.runs.models import StartRunRequest
 
-    wiring.reset()  # handler clients are created again, now with the observer attached
     step_function = cloud.function_named("sutram.handlers.step.handler")
-    baseline = cloud.add_function("Baseline", "benchmarks.baseline.handler", step_function.environment)
+    baseline = cloud.add_function(
+        "Baseline", "benchmarks.baseline.handler", step_function.environment, timeout_seconds=30
+    )
     sfn = boto3.client("stepfunctions")
     results = []
     for steps in options.steps:

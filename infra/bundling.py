@@ -142,7 +142,8 @@ class LocalBundling:
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
         output = Path(output_dir)
-        shutil.copytree(installed_dependencies(self._pins, self._runtime), output, dirs_exist_ok=True)
+        if self._pins:
+            shutil.copytree(installed_dependencies(self._pins, self._runtime), output, dirs_exist_ok=True)
         copies = {output / path.relative_to(FUNCTIONS_DIR): path for path in _package_files()}
         workflows = output / Path(constants.LAMBDA_WORKFLOWS_DIR).name
         copies |= {workflows / path.name: path for path in _definitions(self._workflows_dir)}
@@ -154,10 +155,10 @@ class LocalBundling:
 
 def lambda_code(workflows_dir: Path, *, bundle: bool, runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> lambda_.Code:
     """The code asset of every function, its dependencies built for the Lambda runtime `runtime`
-    (`python3.13`); unbundled, it is just `functions/` (fast, for tests)."""
-    if not bundle:
-        return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc"])
-    pins = runtime_pins()
+    (`python3.13`). Unbundled (the local cloud, tests) it is the same asset without the dependencies:
+    the packages and the workflow definitions, laid out as deployed; its sandboxes take the
+    dependencies from the local environment."""
+    pins = runtime_pins() if bundle else []
     return lambda_.Code.from_asset(
         str(FUNCTIONS_DIR),
         asset_hash=asset_hash(workflows_dir, pins, runtime),

@@ -23,7 +23,6 @@ from cli.client import ApiClient
 from cli.config import Config
 from cli.display import follow
 from localcloud import session as local
-from localcloud.observe import count_model_calls
 from sutram import wiring
 
 DOCUMENTS = Path(__file__).parent / "documents"
@@ -48,8 +47,9 @@ def serve(port: int) -> int:
 
 def demo() -> int:
     print("1. synthesizing the CDK app and starting the local cloud (moto: DynamoDB, S3, Step Functions, Lambda)")
-    session = local.start(environment={"SUTRAM_FAULTS": CRASH})
-    model_calls = count_model_calls()
+    session = local.start()
+    session.cloud.inject_faults(CRASH)
+    model_calls = session.cloud.tally("model_calls")
     client = ApiClient(Config(api_url=session.api_url, token=session.tokens["ada"]))
     print(f"   API on {session.api_url}; state machines: {', '.join(sorted(session.cloud.state_machines))}")
     print(f"2. fault injection: SUTRAM_FAULTS={CRASH}")
@@ -67,7 +67,7 @@ def demo() -> int:
         )
         print(f"{number}. POST /workflows/document-analysis/runs  ({path.name})")
         failed += follow(client, run["run_id"], sys.stdout, as_json=False) != 0
-        print(_crash_verdict(run["run_id"], title, model_calls.calls))
+        print(_crash_verdict(run["run_id"], title, model_calls.counts))
         report = next(s for s in client.get(f"/runs/{run['run_id']}/steps")["steps"] if s["id"] == "report")
         output = report["output"]
         print(f"   summary:  {output['summary']}")

@@ -1,59 +1,69 @@
-"""The local cloud: moto in-process, provisioned from the template CDK synthesized.
+"""The local cloud: moto in server mode on 127.0.0.1, provisioned from the cloud assembly CDK
+synthesized, and each Lambda function run from its asset in sandboxes of its own.
 
-    LocalCloud(template).start()
-      ├─ DynamoDB tables, S3 buckets, Cognito user pools   created from the template's properties
-      ├─ Lambda functions                                  created in moto; invocations run the
-      │                                                    real handlers in this process
-      └─ Step Functions state machines                     created from the synthesized ASL and
-         their versions and aliases                        executed by moto's ASL interpreter
+    LocalCloud.from_assembly(cdk_out).start()
+      ├─ moto server (a thread of this process)          DynamoDB, S3, Cognito, Lambda, Step Functions,
+      │                                                  one state for every process, over HTTP
+      ├─ tables, buckets, user pools                     created from the template's properties
+      ├─ state machines, their versions and aliases      from the synthesized ASL, run by moto's
+      │                                                  interpreter
+      └─ Lambda functions                                every invocation (a Task state, the local API)
+                                                         runs in a warm worker process started from the
+                                                         function's asset with the template's Handler
+                                                         and Environment (localcloud/sandboxes.py)
 
-    cloud.redeploy(changed_template)                       what `cdk deploy` does to a changed
-                                                           workflow: new definition, new version,
-                                                           alias moved to it
+    cloud.redeploy(changed_template)                     what `cdk deploy` does to a changed workflow:
+                                                         new definition, new version, alias moved to it
 
-The step code is the code that runs in Lambda, talking to AWS through boto3; only the endpoint
-(moto) and a few settings differ. The patches of moto internals this needs (Lambda invocations
-reaching the handlers in-process, executions started on versions and from tasks) are in
-localcloud/moto_patches.py; this module provisions from the template.
+The code in the sandboxes is the code that deploys, and it sees what a Lambda sandbox sees, except
+for LOCAL_OVERRIDES below, the one place where local runs differ. The patches of moto internals
+this needs are in localcloud/moto_patches.py.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import io
+import json
 import logging
 import os
 import secrets
+import site
+import socket
+import sys
 import threading
-import traceback
 import zipfile
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Metrics
-from moto import mock_aws
-from moto.core.config import DefaultConfig
+import requests
+from moto.server import ThreadedMotoServer
 
-from localcloud.lambda_context import LocalLambdaContext
+from infra.assembly import function_assets, template_path
 from localcloud.moto_patches import (
     ACCOUNT,
+    DEFINITIONS,
     REGION,
     install_invoke_seam,
     start_executions_from_tasks,
     start_executions_on_versions,
 )
+from localcloud.sandboxes import LocalFunction, Sandboxes, lambda_environment
 from localcloud.template import resolve, resources_of_type
 
+REPO = Path(__file__).resolve().parent.parent
 LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
-MOTO_CONFIG: DefaultConfig = {
-    "stepfunctions": {"execute_state_machine": True},
-    "lambda": {"use_docker": False},
-}
-# Settings that differ locally: no X-Ray daemon, no CloudWatch agent, quiet logs.
-LOCAL_ENV = {
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda puts a function's code; locally, its asset directory
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# Where local runs differ from AWS, in every sandbox and in this process: the services are the
+# moto server's (credentials it accepts), there is no X-Ray daemon or CloudWatch agent to send
+# traces and metrics to, and logs are quiet. Besides these: a value under /var/task names the
+# same path in the function's asset; a variable whose deployed value CloudFormation resolves from
+# Secrets Manager gets a fresh local value (SECRETS); drills (inject_faults) add variables per run.
+LOCAL_OVERRIDES = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "local",
@@ -62,51 +72,78 @@ LOCAL_ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
+SECRETS = ("SUTRAM_CALLBACK_SECRET",)
+OBSERVER = Path(__file__).with_name("observe.py")
 
 
-@dataclass
-class LocalFunction:
-    name: str
-    handler_path: str  # module.attribute, as in the template's Handler property
-    environment: dict[str, str]
-    timeout_seconds: int
-    arn: str
-    _handler: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
+class Tally:
+    """The counts of one kind the sandboxes report (LocalCloud.observations) from the moment it was made."""
+
+    def __init__(self, cloud: LocalCloud, kind: str) -> None:
+        self._cloud, self._kind = cloud, kind
+        self._start = Counter(cloud.observations[kind])
 
     @property
-    def handler(self) -> Callable[[Any, Any], Any]:
-        if self._handler is None:
-            module, attribute = self.handler_path.rsplit(".", 1)
-            self._handler = getattr(importlib.import_module(module), attribute)
-        return self._handler
+    def counts(self) -> Counter[str]:
+        return self._cloud.observations[self._kind] - self._start
 
 
 class LocalCloud:
-    def __init__(self, template: dict[str, Any], *, environment: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        assets: Mapping[str, Path],
+        *,
+        environment: Mapping[str, str] | None = None,
+        extensions: list[Path] | None = None,
+    ) -> None:
+        """`assets`: the asset directory of each Lambda function, by logical id (from_assembly reads
+        them); `environment`: variables added to every sandbox; `extensions`: files loaded into every
+        sandbox, besides the model-call counter (localcloud/bootstrap.py)."""
         self.template = template
-        # Deployed, the callback secret comes from Secrets Manager; locally, a fresh random one.
-        self.environment_overrides = {"SUTRAM_CALLBACK_SECRET": secrets.token_hex(32), **(environment or {})}
+        self.assets = dict(assets)
+        self.secrets = {name: secrets.token_hex(32) for name in SECRETS}
+        self.environment = dict(environment or {})
+        self.extensions = [OBSERVER, *(extensions or [])]
         self.functions: dict[str, LocalFunction] = {}
         self.state_machines: dict[str, str] = {}  # state machine name -> ARN
-        self.invocations: Counter[str] = Counter()
+        self.invocations: Counter[str] = Counter()  # by function name
+        self.observations: defaultdict[str, Counter[str]] = defaultdict(Counter)  # what the extensions count
+        self.logs: list[tuple[str, str]] = []  # (function name, line) as the sandboxes wrote them
+        self.endpoint = ""
+        self.sandboxes: Sandboxes | None = None
+        self._drills: dict[str | None, dict[str, str]] = {}  # run id (None: every run) -> variables
         self._physical: dict[str, str] = {}
         self._arns: dict[str, str] = {}
-        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._server: ThreadedMotoServer | None = None
+        self._environment_before: dict[str, str] = {}
         self._lock = threading.Lock()
-        # All handlers share this process's module-level state (sutram.clients' cached boto3 clients and
-        # resources, which are not thread-safe, and sutram.wiring's stores on them). A Lambda sandbox runs
-        # one invocation at a time; so does this process: every invocation, of any function, holds
-        # `sandbox` (re-entrant: a handler may invoke).
-        self.sandbox = threading.RLock()
+        self._open = threading.Event()
+        self._open.set()
+
+    @classmethod
+    def from_assembly(cls, outdir: Path, **options: Any) -> LocalCloud:
+        """The cloud of a synthesized cloud assembly (`cdk.out`): its template and staged assets."""
+        template = json.loads(template_path(outdir).read_text())
+        return cls(template, function_assets(outdir), **options)
 
     # lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> LocalCloud:
-        os.environ.update(LOCAL_ENV)
+        self._environment_before = dict(os.environ)
+        port = _free_port()
+        self.endpoint = f"http://127.0.0.1:{port}"
+        # MOTO_PORT: where moto's Step Functions interpreter sends its Lambda and Step Functions calls.
+        os.environ.update(LOCAL_OVERRIDES | {"AWS_ENDPOINT_URL": self.endpoint, "MOTO_PORT": str(port)})
         # moto's interpreter logs every IsPresent miss and every caught task error as an ERROR;
         # the execution's own status and history say what matters.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        self._mock.start()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer("127.0.0.1", port, verbose=False)
+        self._server.start()
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{self.endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
+        self.sandboxes = Sandboxes(runtime_paths=site.getsitepackages(), extensions=self.extensions, log=self._log)
         boto3.client("iam").create_role(RoleName="sutram-local", AssumeRolePolicyDocument="{}")
         self._create_tables()
         self._create_buckets()
@@ -121,7 +158,18 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
-        self._mock.stop()
+        if self.sandboxes is not None:
+            self.sandboxes.stop()
+        if self._server is not None:
+            with contextlib.suppress(requests.RequestException):
+                requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)  # the next cloud starts empty
+            self._server.stop()
+            self._server = None
+        os.environ.clear()
+        os.environ.update(self._environment_before)
+        from sutram import wiring
+
+        wiring.reset()
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -132,50 +180,97 @@ class LocalCloud:
     # invoking --------------------------------------------------------------------------------
 
     def invoke(self, function_name: str, event: Any) -> tuple[Any, str | None]:
-        """Run a function's handler as Lambda would: (payload, function error or None)."""
+        """Run an invocation of a function in one of its sandboxes, as Lambda would: (payload,
+        function error or None)."""
+        assert self.sandboxes is not None, "the local cloud is not started"
         function = self.functions[function_name.rsplit(":", 1)[-1]]
+        self._open.wait()
         with self._lock:
             self.invocations[function.name] += 1
-        context = LocalLambdaContext(function_name=function.name, timeout_seconds=function.timeout_seconds)
-        try:
-            with self.sandbox:
-                return function.handler(event, context), None
-        except SystemExit as exc:  # the runtime process exited: Lambda reports Runtime.ExitError
-            return {
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"RequestId: {context.aws_request_id} Error: Runtime exited with error: {exc}",
-            }, "Unhandled"
-        except Exception as exc:
-            return {
-                "errorType": type(exc).__name__,
-                "errorMessage": str(exc),
-                "stackTrace": traceback.format_exception(exc)[-5:],
-            }, "Unhandled"
-        finally:
-            # Locally there is no CloudWatch to receive metrics (POWERTOOLS_METRICS_DISABLED), and
-            # Powertools keeps undelivered metrics in a process-wide set: drop them per invocation.
-            Metrics().clear_metrics()
+            drill = self._drills.get(None, {}) | self._drills.get(_run_id(event), {})
+        result = self.sandboxes.invoke(function, self.sandbox_environment(function) | drill, event)
+        with self._lock:
+            for kind, counts in result.observed.items():
+                self.observations[kind].update(counts)
+        return result.payload, result.error
 
-    def function_named(self, handler_path: str) -> LocalFunction:
-        return next(f for f in self.functions.values() if f.handler_path == handler_path)
+    def sandbox_environment(self, function: LocalFunction) -> dict[str, str]:
+        """What a sandbox of `function` sees: what Lambda sets, the template's Environment, and
+        the local overrides."""
+        return lambda_environment(function) | self.deployed_environment(function)
+
+    def deployed_environment(self, function: LocalFunction) -> dict[str, str]:
+        """The template's Environment of `function`, with the local overrides."""
+        task_root = str(function.code[0])
+        template = {
+            name: task_root + value.removeprefix(LAMBDA_TASK_ROOT)
+            if value == LAMBDA_TASK_ROOT or value.startswith(LAMBDA_TASK_ROOT + "/")
+            else value
+            for name, value in function.environment.items()
+        }
+        local_secrets = {name: value for name, value in self.secrets.items() if name in template}
+        overrides = LOCAL_OVERRIDES | {"AWS_ENDPOINT_URL": self.endpoint}
+        return template | local_secrets | overrides | self.environment
+
+    def _log(self, function_name: str, line: str) -> None:
+        """CloudWatch Logs' stand-in: a sandbox's stderr, kept in `logs` and echoed on this process's."""
+        with self._lock:
+            self.logs.append((function_name, line))
+        print(f"[{function_name}] {line}", file=sys.stderr)
+
+    def inject_faults(self, spec: str, *, run_id: str | None = None) -> None:
+        """Run the invocations of run `run_id` (of every run, without one) as if deployed with
+        SUTRAM_FAULTS=spec (sutram.faults), from now on; "" ends the drill. Their sandboxes are
+        started with that environment, apart from the others."""
+        self.drill({"SUTRAM_FAULTS": spec}, run_id=run_id)
+
+    def drill(self, environment: Mapping[str, str], *, run_id: str | None = None) -> None:
+        """Set these variables in the sandboxes of run `run_id` (of every run, without one) from now
+        on; a variable set to "" is no longer set."""
+        with self._lock:
+            variables = self._drills.get(run_id, {}) | dict(environment)
+            self._drills[run_id] = {name: value for name, value in variables.items() if value}
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No invocation starts until the block ends (one that has started runs on)."""
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
+    def tally(self, kind: str) -> Tally:
+        """The counts of `kind` the sandboxes report from now on ("model_calls": by prompt's first line)."""
+        return Tally(self, kind)
+
+    def function_named(self, handler: str) -> LocalFunction:
+        return next(f for f in self.functions.values() if f.handler == handler)
 
     role_arn = LOCAL_ROLE
 
     def add_function(
-        self, name: str, handler_path: str, environment: dict[str, str], timeout_seconds: int = 60
+        self,
+        name: str,
+        handler: str,
+        environment: Mapping[str, str],
+        *,
+        timeout_seconds: int = 60,
+        code: tuple[Path, ...] = (REPO / "functions", REPO),
     ) -> LocalFunction:
-        """Create a function that is not in the template (benchmarks, tests)."""
+        """Create a function that is not in the template (benchmarks, tests); its code comes from
+        `code`, by default this repository's sources."""
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         boto3.client("lambda").create_function(
             FunctionName=name,
             Runtime="python3.13",
             Role=LOCAL_ROLE,
-            Handler=handler_path,
+            Handler=handler,
             Code={"ZipFile": _empty_zip()},
             Timeout=timeout_seconds,
-            Environment={"Variables": environment},
+            Environment={"Variables": dict(environment)},
         )
-        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-        self.functions[name] = LocalFunction(name, handler_path, environment, timeout_seconds, arn)
+        self.functions[name] = LocalFunction(name, handler, code, dict(environment), timeout_seconds, arn=arn)
         return self.functions[name]
 
     # provisioning ----------------------------------------------------------------------------
@@ -268,9 +363,11 @@ class LocalCloud:
         placeholder = _empty_zip()
         for logical_id, resource in resources_of_type(self.template, "AWS::Lambda::Function").items():
             props = resource["Properties"]
-            handler = props.get("Handler")
-            if not handler or not handler.startswith("sutram."):
-                continue  # CDK's own helper functions (log retention, custom resources)
+            if not str(props.get("Runtime", "")).startswith("python"):
+                continue  # CDK's own helper functions (Node.js custom resources)
+            if logical_id not in self.assets:
+                raise ValueError(f"no code asset for the Lambda function {logical_id} of the template")
+            handler = props["Handler"]
             environment = self._resolve(props.get("Environment", {}).get("Variables", {}))
             client.create_function(
                 FunctionName=logical_id,
@@ -283,9 +380,12 @@ class LocalCloud:
             )
             self.functions[logical_id] = LocalFunction(
                 name=logical_id,
-                handler_path=handler,
+                handler=handler,
+                code=(self.assets[logical_id],),
                 environment={key: str(value) for key, value in environment.items()},
                 timeout_seconds=props.get("Timeout", 3),
+                memory_mb=props.get("MemorySize", 128),
+                runtime=props["Runtime"],
                 arn=self._arns[logical_id],
             )
 
@@ -319,7 +419,7 @@ class LocalCloud:
         template the cloud started with."""
         client = boto3.client("stepfunctions")
         changed = []
-        with self.sandbox:  # not while a handler starts an execution (see moto_patches.start_executions_on_versions)
+        with DEFINITIONS:  # not while an execution starts on a version (moto_patches.start_executions_on_versions)
             self.template = template
             for logical_id, resource in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
                 definition = self._resolve(resource["Properties"]["DefinitionString"])
@@ -348,13 +448,25 @@ class LocalCloud:
             self._physical[logical_id] = self._arns[logical_id] = published["stateMachineVersionArn"]
 
     def _configure_process_environment(self) -> None:
-        # All handlers share this process, and their variables agree (same table, same bucket).
-        for function in self.functions.values():
-            os.environ.update(function.environment)
-        os.environ.update(self.environment_overrides)
+        """This process (tests, benchmarks, the demo) reads the deployment as the API function does,
+        through sutram.wiring."""
+        for function in self.functions.values():  # their variables agree (same table, same bucket)
+            os.environ.update(self.deployed_environment(function))
         from sutram import wiring
 
         wiring.reset()
+
+
+def _run_id(event: Any) -> str | None:
+    """The run an invocation works for: every task of a run's state machine names it."""
+    run = event.get("run") if isinstance(event, dict) else None
+    return run.get("run_id") if isinstance(run, dict) else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _routing(alias_properties: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,13 +1,14 @@
-"""Serve a Lambda handler over HTTP on this machine the way API Gateway (REST API, Lambda proxy
+"""Serve a Lambda function over HTTP on this machine the way API Gateway (REST API, Lambda proxy
 integration, Cognito user pools authorizer) does.
 
-    HTTP request ──> stage prefix? ──> Authorization: <ID token> verified ──> proxy event ──> handler
+    HTTP request ──> stage prefix? ──> Authorization: <ID token> verified ──> proxy event ──> invoke
          <── HTTP response <── {statusCode, headers, multiValueHeaders, body, isBase64Encoded}
 
 As in API Gateway, a missing or invalid token is answered 401 {"message": "Unauthorized"} without
-calling the handler, and the verified claims reach the handler as strings under
-`requestContext.authorizer.claims`. Requests are handed to the handler one at a time, like a single
-Lambda sandbox: the handler's module-level state (the Powertools resolver) is not thread-safe.
+invoking the function, and the verified claims reach it as strings under
+`requestContext.authorizer.claims`. A function error or a malformed proxy response is answered 502
+{"message": "Internal server error"}. Requests are served concurrently; the function's sandboxes
+(LocalCloud.invoke) run one request each at a time.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from localcloud.lambda_context import LocalLambdaContext
-
 #: Takes the Authorization header's value; returns the verified claims, or None to refuse.
 Authenticator = Callable[[str], Mapping[str, Any] | None]
-LambdaHandler = Callable[[dict[str, Any], Any], Any]
+#: Invokes the function with a proxy event; returns (payload, function error or None).
+Invoke = Callable[[dict[str, Any]], tuple[Any, str | None]]
 
 PROXY_RESOURCE = "/{proxy+}"
 _TIME_CLAIMS = ("exp", "iat")
@@ -111,34 +111,28 @@ class LocalApiServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         *,
-        lambda_handler: LambdaHandler,
+        invoke: Invoke,
         authenticator: Authenticator | None,
         stage: str,
-        function_name: str,
     ) -> None:
         super().__init__(address, _ProxyRequestHandler)
-        self.lambda_handler = lambda_handler
+        self.invoke = invoke
         self.authenticator = authenticator
         self.stage = stage
-        self.function_name = function_name
-        self.invoke_lock = threading.Lock()
 
 
 def serve(
-    handler: LambdaHandler,
+    invoke: Invoke,
     host: str = "127.0.0.1",
     port: int = 0,
     authenticator: Authenticator | None = None,
     *,
     stage: str = "v1",
-    function_name: str = "sutram-api",
 ) -> tuple[LocalApiServer, str]:
-    """Serve `handler` in a daemon thread; returns the server (call `shutdown()`) and the base URL,
-    which ends with the stage like an API Gateway invoke URL. With no authenticator, requests reach
-    the handler without claims (an API without an authorizer)."""
-    server = LocalApiServer(
-        (host, port), lambda_handler=handler, authenticator=authenticator, stage=stage, function_name=function_name
-    )
+    """Serve the function `invoke` invokes, in a daemon thread; returns the server (call
+    `shutdown()`) and the base URL, which ends with the stage like an API Gateway invoke URL. With no
+    authenticator, requests reach the function without claims (an API without an authorizer)."""
+    server = LocalApiServer((host, port), invoke=invoke, authenticator=authenticator, stage=stage)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"local-api-{server.server_port}", daemon=True
     ).start()
@@ -174,13 +168,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
                 self._send(401, {"Content-Type": ["application/json"]}, b'{"message":"Unauthorized"}')
                 return
             claims = api_gateway_claims(verified)
-        event = self._proxy_event(path, url.query, body, claims)
-        context = LocalLambdaContext(function_name=self.server.function_name)
+        result, error = self.server.invoke(self._proxy_event(path, url.query, body, claims))
         try:
-            with self.server.invoke_lock:
-                result = self.server.lambda_handler(event, context)
+            if error:
+                raise ValueError(f"the function failed: {result!r:.500}")
             status, headers, payload = _http_response(result)
-        except Exception:  # API Gateway's answer to a failed or malformed Lambda response
+        except ValueError:  # API Gateway's answer to a failed or malformed Lambda response
             self._send(502, {"Content-Type": ["application/json"]}, b'{"message":"Internal server error"}')
             raise
         self._send(status, headers, payload)

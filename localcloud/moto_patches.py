@@ -1,7 +1,8 @@
 """The local cloud's patches of moto internals (moto 5.2.5); LocalCloud.start() installs all three.
 
-install_invoke_seam(dispatch): the Lambda backend's `invoke`, so that Step Functions' Lambda tasks
-    run the real handlers in-process instead of returning moto's canned "Simple Lambda happy path".
+install_invoke_seam(dispatch): the Lambda backend's `invoke`, so that Lambda invocations (Step
+    Functions' Lambda tasks among them) run the real handlers in the local cloud's sandboxes instead
+    of returning moto's canned "Simple Lambda happy path".
     tests/integration/test_local_cloud.py fails loudly if moto moves or changes it.
 start_executions_on_versions(): the Step Functions backend's `start_execution`, because moto publishes
     versions but cannot start an execution on one. tests/integration/test_versions.py.
@@ -12,6 +13,7 @@ start_executions_from_tasks(): the parameter casing of the startExecution task i
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,9 @@ from moto.stepfunctions.responses import get_backend
 # The account and region the local cloud's mock runs in: the backends patched here are theirs.
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# Held while an execution starts on a version (its definition is swapped in for that moment) and
+# while the local cloud redeploys: neither sees the other's definitions half way.
+DEFINITIONS = threading.RLock()
 
 
 def install_invoke_seam(dispatch: Callable[[str, Any], tuple[Any, str | None]]) -> None:
@@ -61,11 +66,12 @@ def start_executions_on_versions() -> None:
         version = machine.versions.get(int(parts[7]))
         if version is None:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{state_machine_arn}'")
-        latest, machine.definition = machine.definition, version.definition
-        try:
-            return start(machine_arn, *args, **kwargs)
-        finally:
-            machine.definition = latest
+        with DEFINITIONS:
+            latest, machine.definition = machine.definition, version.definition
+            try:
+                return start(machine_arn, *args, **kwargs)
+            finally:
+                machine.definition = latest
 
     backend.start_execution = start_execution  # type: ignore[method-assign]
 

@@ -1,50 +1,54 @@
-"""Local observers: count what the step code does, without changing it.
+"""A local extension loaded into every sandbox (localcloud/bootstrap.py): it counts the model calls
+the function's code makes, without changing the code or what it returns.
 
-The counter wraps the step runtime's provider factory, so the demo and the tests can prove
-how many times a model was actually called for a step, independently of what the checkpoint says.
+It wraps the composition root's model provider factory (sutram.wiring.provider) before the first
+invocation; the counts, by the first line of each prompt (steps' prompts name what they do), travel
+back with each invocation's answer and add up in LocalCloud.observations["model_calls"]. This file
+runs inside the sandbox: it imports the asset's own sutram, and nothing of the local cloud.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from functools import cache
+from typing import Any
 
-from sutram.models import ModelProvider, ModelRequest, ModelResponse
-
-
-class ModelCallCounter:
-    """Counts model calls by the first line of the prompt (steps' prompts name what they do)."""
-
-    def __init__(self, providers: Callable[[str], ModelProvider]) -> None:
-        self._providers = providers
-        self._lock = threading.Lock()
-        self.calls: Counter[str] = Counter()
-
-    def __call__(self, name: str) -> ModelProvider:
-        return _CountingProvider(self._providers(name), self)
-
-    def record(self, request: ModelRequest) -> None:
-        with self._lock:
-            self.calls[request.prompt.splitlines()[0]] += 1
+_calls: Counter[str] = Counter()
+_lock = threading.Lock()
 
 
 class _CountingProvider:
-    def __init__(self, provider: ModelProvider, counter: ModelCallCounter) -> None:
+    def __init__(self, provider: Any) -> None:
         self.name = provider.name
         self._provider = provider
-        self._counter = counter
 
-    def complete(self, request: ModelRequest) -> ModelResponse:
-        self._counter.record(request)
+    def complete(self, request: Any) -> Any:
+        with _lock:
+            _calls[request.prompt.splitlines()[0]] += 1
         return self._provider.complete(request)
 
 
-def count_model_calls() -> ModelCallCounter:
-    """Install a counter on this process's step runtime and return it."""
-    from sutram import wiring
+def _install() -> None:
+    try:
+        from sutram import wiring
+    except ImportError:  # not a Sutram function (a test's or a benchmark's own handler)
+        return
+    providers = wiring.provider
 
-    runtime = wiring.step_runtime()
-    counter = ModelCallCounter(runtime.providers)
-    runtime.providers = counter
-    return counter
+    @cache
+    def provider(name: str) -> Any:
+        return _CountingProvider(providers(name))
+
+    wiring.provider = provider  # type: ignore[assignment]
+
+
+def observe() -> dict[str, dict[str, int]]:
+    """The model calls since the last call, by the first line of the prompt."""
+    with _lock:
+        counts = dict(_calls)
+        _calls.clear()
+    return {"model_calls": counts} if counts else {}
+
+
+_install()

@@ -1,4 +1,4 @@
-"""Start a complete local Sutram: synthesized template, moto cloud, demo users, HTTP API.
+"""Start a complete local Sutram: synthesized cloud assembly, local cloud, demo users, HTTP API.
 
 Shared by `python -m localcloud serve` and `python -m localcloud demo`.
 """
@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 
@@ -31,43 +32,43 @@ class LocalSession:
     server: LocalApiServer
     api_url: str
     tokens: dict[str, str]  # user name -> ID token
+    temporary: list[Path] = field(default_factory=list)  # removed on stop
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()  # release the listening socket, not just the serving thread
         self.cloud.stop()
+        for path in self.temporary:
+            shutil.rmtree(path, ignore_errors=True)
 
 
-def start(
-    *,
-    port: int = 0,
-    environment: dict[str, str] | None = None,
-    workflows_dir: Path | None = None,
-    template: dict[str, Any] | None = None,
-) -> LocalSession:
-    """Start the local cloud, the demo users and the API. `template`: one already synthesized from
-    `workflows_dir` with LOCAL_CONTEXT (the tests synthesize once per session); synthesized here when omitted."""
-    workflows = workflows_dir or REPO / "workflows"
-    if template is None:
-        os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-        from infra.synth import synth_template
+def synthesize(workflows_dir: Path, outdir: Path) -> Path:
+    """The cloud assembly of the stack for `workflows_dir`, as the local cloud runs it (LOCAL_CONTEXT),
+    written to `outdir`: its template and its Lambda asset, without the dependencies (the sandboxes
+    take them from this environment)."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from infra.synth import synth_template
 
-        template = synth_template(workflows, bundle=False, context=LOCAL_CONTEXT)
-    cloud = LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows), **(environment or {})}).start()
+    synth_template(workflows_dir, bundle=False, context=LOCAL_CONTEXT, outdir=outdir)
+    return outdir
+
+
+def start(*, port: int = 0, workflows_dir: Path | None = None, assembly: Path | None = None) -> LocalSession:
+    """Start the local cloud, the demo users and the API. `assembly`: a cloud assembly synthesized
+    from `workflows_dir` (the tests synthesize once per session); synthesized here when omitted."""
+    temporary = []
+    if assembly is None:
+        assembly = synthesize(workflows_dir or REPO / "workflows", Path(tempfile.mkdtemp(prefix="sutram-cdk-out-")))
+        temporary.append(assembly)
+    cloud = LocalCloud.from_assembly(assembly).start()
     pool_id, client_id = _user_pool()
     tokens = {
         user: _id_token(pool_id, client_id, user, tenant, groups) for user, (tenant, groups) in DEMO_USERS.items()
     }
     api = cloud.function_named("sutram.handlers.api.handler")
-
-    def handler(event: dict[str, Any], context: Any) -> Any:
-        cloud.invocations[api.name] += 1
-        with cloud.sandbox:  # never alongside a step's invocation: they share this process's boto3 objects
-            return api.handler(event, context)
-
     verifier = CognitoIdTokenVerifier.for_moto(user_pool_id=pool_id, client_ids=[client_id])
-    server, api_url = serve(handler, port=port, authenticator=verifier, function_name=api.name)
-    return LocalSession(cloud, server, api_url, tokens)
+    server, api_url = serve(lambda event: cloud.invoke(api.name, event), port=port, authenticator=verifier)
+    return LocalSession(cloud, server, api_url, tokens, temporary)
 
 
 def write_cli_config(session: LocalSession, user: str = "ada") -> Path:

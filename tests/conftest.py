@@ -1,12 +1,14 @@
-"""Session-wide fixtures: one CDK synth and one local cloud for the whole test run.
+"""Session-wide fixtures: one CDK synth for the whole test run, and a local cloud per module.
 
-The template is synthesized once from the repository's workflows plus the test workflows in
-tests/workflows/, with the offline scripted model as the deployment default. Infra tests assert
-on it; integration and end-to-end tests run it on the local cloud.
+The cloud assembly (template and Lambda asset) is synthesized once from the repository's workflows
+plus the test workflows in tests/workflows/, with the offline scripted model as the deployment
+default. Infra tests assert on its template; integration and end-to-end tests run it on the local
+cloud, whose sandboxes run the Lambda code from the assembly's asset.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,17 +32,25 @@ def workflows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def template(workflows_dir: Path) -> dict[str, Any]:
-    from infra.synth import synth_template
-    from localcloud.session import LOCAL_CONTEXT
+def assembly(workflows_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cloud assembly (`cdk.out`) the local cloud runs."""
+    from localcloud.session import synthesize
 
-    return synth_template(workflows_dir, bundle=False, context=LOCAL_CONTEXT)
+    return synthesize(workflows_dir, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def template(assembly: Path) -> dict[str, Any]:
+    from infra.assembly import template_path
+
+    template: dict[str, Any] = json.loads(template_path(assembly).read_text())
+    return template
 
 
 # Module scope: a test module gets a fresh cloud, and no other test's moto mock ever nests in it.
 @pytest.fixture(scope="module")
-def local_cloud(template: dict[str, Any], workflows_dir: Path) -> Iterator[Any]:
+def local_cloud(assembly: Path) -> Iterator[Any]:
     from localcloud.cloud import LocalCloud
 
-    with LocalCloud(template, environment={"SUTRAM_WORKFLOWS_DIR": str(workflows_dir)}) as cloud:
+    with LocalCloud.from_assembly(assembly) as cloud:
         yield cloud

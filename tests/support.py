@@ -1,6 +1,6 @@
 """Helpers several tiers share (no tests of its own): where the repository is, waiting for something
-to be there, what an execution's history tells about its Lambda invocations, faults injected into
-the step runtime, the `sutram` command run in this process, and the base64url JSON and signed JWTs
+to be there, what an execution's history tells about its Lambda invocations, the `sutram` command run
+in this process, and the base64url JSON and signed JWTs
 that ID tokens and cursors are made of."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from cli import main as cli
-from sutram import wiring
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -69,14 +68,6 @@ def lambda_failures(history: list[dict[str, Any]]) -> list[str]:
         for event in history
         if event["type"] == "LambdaFunctionFailed"
     ]
-
-
-# --- the step runtime ------------------------------------------------------------------------------
-
-
-def set_faults(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
-    """Like deploying with SUTRAM_FAULTS=spec: crash a step at a named point on its first attempt."""
-    monkeypatch.setattr(wiring.step_runtime(), "faults", spec)
 
 
 # --- the `sutram` command --------------------------------------------------------------------------

@@ -10,34 +10,25 @@ check what a client cannot see: Step Functions executions and their histories, m
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from localcloud import session as local
-from localcloud.observe import ModelCallCounter, count_model_calls
+from localcloud.cloud import Tally
 from sutram import wiring
 from tests.e2e.support import Api, CloudView
-from tests.support import set_faults
 
 
 @pytest.fixture(scope="module")
-def sutram(template: dict[str, Any], workflows_dir: Path) -> Iterator[local.LocalSession]:
-    """A local Sutram for this module, from the template the test session synthesized once."""
-    environment_before = dict(os.environ)
-    session = local.start(template=template, workflows_dir=workflows_dir)
+def sutram(assembly: Path) -> Iterator[local.LocalSession]:
+    """A local Sutram for this module, from the cloud assembly the test session synthesized once."""
+    session = local.start(assembly=assembly)
     try:
         yield session
     finally:
         session.stop()
-        # The local cloud configures this process like a Lambda sandbox; leave it as it was found.
-        os.environ.clear()
-        os.environ.update(environment_before)
-        wiring.reset()
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +52,14 @@ def fresh_step_runtime() -> Iterator[None]:
 
 
 @pytest.fixture
-def model_calls(fresh_step_runtime: None) -> ModelCallCounter:
-    """Counts the model calls the step Lambdas make, by the first line of each prompt."""
-    return count_model_calls()
+def model_calls(sutram: local.LocalSession) -> Tally:
+    """Counts the model calls the step Lambdas make from now on, by the first line of each prompt."""
+    return sutram.cloud.tally("model_calls")
 
 
 @pytest.fixture
-def inject_faults(fresh_step_runtime: None, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Like deploying with SUTRAM_FAULTS=spec: crash a step at a named point on its first attempt."""
-    return partial(set_faults, monkeypatch)
+def inject_faults(sutram: local.LocalSession) -> Iterator[Callable[[str], None]]:
+    """Like deploying with SUTRAM_FAULTS=spec, for the rest of the test: crash a step at a named point
+    on its first attempt."""
+    yield sutram.cloud.inject_faults
+    sutram.cloud.inject_faults("")

@@ -4,17 +4,13 @@ API, with an edited proposal checked against the tool's own argument schema."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from localcloud.session import LocalSession
 from sutram import wiring
-from sutram.approvals import decisions, requests
-from sutram.handlers import api as api_handler
-from sutram.handlers import step as step_handler
 from sutram.store.approvals import approval_id_for
 from tests.e2e.support import Api
 from tests.support import wait_for
@@ -37,18 +33,14 @@ def pending_approval(api: Api, approval_id: str, timeout: float = 20) -> dict[st
 
 
 @pytest.fixture
-def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[str]]]:
-    """The lines Sutram's loggers have written so far in the test, at INFO and up (event logging
-    included, were it on), formatted as Lambda's JSON lines are."""
-    loggers = [module.logger for module in (requests, decisions, step_handler, api_handler)]
-    levels = [logger.log_level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.INFO)
-    formatter = LambdaPowertoolsFormatter()
-    names = {logger.name for logger in loggers}
-    yield lambda: [formatter.format(r) for r in caplog.records if r.name in names]
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
+def log_lines(sutram: LocalSession) -> Iterator[Callable[[], list[str]]]:
+    """The lines the Lambda functions log during the test, at INFO and up (as deployed, with
+    POWERTOOLS_LOG_LEVEL=INFO), as CloudWatch Logs would hold them."""
+    cloud = sutram.cloud
+    cloud.drill({"POWERTOOLS_LOG_LEVEL": "INFO"})
+    start = len(cloud.logs)
+    yield lambda: [line for _, line in cloud.logs[start:] if line.startswith("{")]
+    cloud.drill({"POWERTOOLS_LOG_LEVEL": ""})
 
 
 def test_a_refund_the_agent_proposes_is_decided_over_http_and_issued_with_the_edited_amount(

@@ -141,7 +141,7 @@ def test_a_crash_right_after_the_model_call_is_retried_and_the_model_is_paid_onc
     assert run["output"] == REPORT
     assert cloud.lambda_invocations(run["run_id"], "summarise") == 2
     assert cloud.lambda_failures(run["run_id"]) == ["Runtime.ExitError"]
-    assert model_calls.calls == {SUMMARISE_PROMPT: 1, ENTITIES_PROMPT: 1}
+    assert model_calls.counts == {SUMMARISE_PROMPT: 1, ENTITIES_PROMPT: 1}
     assert run["usage"] == {"input_tokens": 125, "output_tokens": 48, "cached_tokens": 0, "model_calls": 2}
     summarise = next(s for s in api.get(f"/runs/{run['run_id']}/steps").json()["steps"] if s["id"] == SUMMARISE)
     assert (summarise["status"], summarise["attempts"], summarise["output"]) == ("SUCCEEDED", 1, SUMMARY)

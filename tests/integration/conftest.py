@@ -1,17 +1,15 @@
-"""Integration-tier fixtures: the session's local cloud with a fresh composition root per test, and
-the step runtime observed or crashed on purpose."""
+"""Integration-tier fixtures: the module's local cloud with a fresh composition root per test, the
+model calls its sandboxes make, and faults injected into them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 import pytest
 
-from localcloud.observe import ModelCallCounter, count_model_calls
+from localcloud.cloud import LocalCloud, Tally
 from sutram import wiring
-from tests.support import set_faults
 
 
 @pytest.fixture
@@ -22,11 +20,14 @@ def cloud(local_cloud: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def model_calls(cloud: Any) -> ModelCallCounter:
-    """Counts the model calls the step Lambdas make, by the first line of each prompt."""
-    return count_model_calls()
+def model_calls(cloud: LocalCloud) -> Tally:
+    """Counts the model calls the step Lambdas make from now on, by the first line of each prompt."""
+    return cloud.tally("model_calls")
 
 
 @pytest.fixture
-def inject_faults(cloud: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    return partial(set_faults, monkeypatch)
+def inject_faults(cloud: LocalCloud) -> Iterator[Callable[[str], None]]:
+    """Like deploying with SUTRAM_FAULTS=spec, for the rest of the test: crash a step at a named point
+    on its first attempt."""
+    yield cloud.inject_faults
+    cloud.inject_faults("")

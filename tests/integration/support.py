@@ -33,11 +33,16 @@ class FinishedRun:
 
 
 def start(
-    workflow: str, run_input: dict[str, Any], tenant: str = TENANT, version: int | None = None
+    workflow: str,
+    run_input: dict[str, Any],
+    tenant: str = TENANT,
+    version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> tuple[str, str]:
     """Start a run as the API does; returns its run id and execution ARN."""
     request = StartRunRequest(input=run_input, version=version)
-    started = runs.start_run(wiring.runs_backend(), tenant, workflow, request, uuid.uuid4().hex)
+    key = idempotency_key or uuid.uuid4().hex
+    started = runs.start_run(wiring.runs_backend(), tenant, workflow, request, key)
     record = wiring.runs_backend().runs.get(tenant, started.run.run_id)
     assert record is not None and record.execution_arn
     return started.run.run_id, record.execution_arn

@@ -63,7 +63,7 @@ def test_the_call_waits_without_running_anything_then_runs_with_the_edited_argum
         "reference": f"{run_id}/{REFUND_CALL}",
     }
     # The model was called once per turn, the refund turn included: the wait paid for nothing.
-    assert model_calls.calls['Customer Ada wrote about order A-1001: "My desk is late."'] == 4
+    assert model_calls.counts['Customer Ada wrote about order A-1001: "My desk is late."'] == 4
     assert [event["type"] for event in run.history].count("TaskScheduled") == 1  # one approval request
     assert run.lambda_invocations("investigate:call") == 4  # three calls, the refund asked once first
     with pytest.raises(AlreadyDecided):

@@ -12,36 +12,18 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Template
-from pydantic import BaseModel
 
 from infra.workflow import agent_states
 from localcloud.cloud import ACCOUNT, REGION
-from localcloud.lambda_context import LocalLambdaContext
 from localcloud.template import resolve
-from sutram.contracts import parse_task
 from sutram.definition import AgentStep
-from sutram.handlers.step import dispatch
-from sutram.tools import ToolContext, tool
+from tests.integration import lambdas
 from tests.integration.support import wait_for_execution
 from tests.support import execution_history
 
 FUNCTION = "AgentLoopStep"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
-
-
-class Item(BaseModel):
-    item: str
-
-
-@tool("it_lookup_inventory")
-def lookup_inventory(args: Item, context: ToolContext) -> dict[str, Any]:
-    """How many of an item are in stock."""
-    return {"item": args.item, "in_stock": 3}
-
-
-def handler(event: dict[str, Any], context: LocalLambdaContext) -> Any:
-    """The step Lambda's dispatch, without its metrics wrapper."""
-    return dispatch(parse_task(event))
+TOOL = lambdas.lookup_inventory  # registered here too: the step definition below names it
 
 
 def agent_asl(step: AgentStep) -> str:
@@ -76,7 +58,8 @@ def execute(asl: str, run_input: dict[str, Any]) -> tuple[dict[str, Any], list[d
 
 
 def test_the_loop_runs_turns_and_tool_calls_until_the_answer_with_flat_history_per_turn(cloud: Any) -> None:
-    cloud.add_function(FUNCTION, "tests.integration.test_agent_loop.handler", {})
+    step_function = cloud.function_named("sutram.handlers.step.handler")
+    cloud.add_function(FUNCTION, "tests.integration.lambdas.agent_step", step_function.environment)
     lookup = {"call": "it_lookup_inventory", "arguments": {"item": "widget"}}
 
     def run(tool_turns: int) -> tuple[dict[str, Any], int]:

@@ -54,8 +54,8 @@ def test_the_support_agent_calls_its_tools_turn_by_turn_and_hands_its_answer_on(
         "days_late": 4,
         "paid": 640,
     }
-    assert model_calls.calls[FIRST_PROMPT_LINE] == 4  # four turns, one model call each
-    assert model_calls.calls["Write a short, kind reply to Ada."] == 1
+    assert model_calls.counts[FIRST_PROMPT_LINE] == 4  # four turns, one model call each
+    assert model_calls.counts["Write a short, kind reply to Ada."] == 1
 
 
 def test_procurement_researches_in_parallel_waits_for_finance_and_orders_the_edited_quantity(cloud):
@@ -97,7 +97,7 @@ def test_a_crash_in_the_middle_of_a_turn_resumes_without_calling_completed_turns
     run = support_run()
 
     assert run.status == "SUCCEEDED"
-    assert model_calls.calls[FIRST_PROMPT_LINE] == 4
+    assert model_calls.counts[FIRST_PROMPT_LINE] == 4
     failures = lambda_failures(run.history)
     assert failures == ["Runtime.ExitError"]
     assert all(item["attempt"] == 1 for item in checkpoints(run.run_id).values())
@@ -122,5 +122,5 @@ def test_a_long_loop_continues_in_fresh_executions_with_its_checkpoints_intact(c
     steps = checkpoints(run_id)
     turns = [path for path in steps if path.startswith("long/turn-") and "/call-" not in path]
     assert len(turns) == 41
-    assert model_calls.calls["Count words a b a"] == 41  # every turn paid once, across executions
+    assert model_calls.counts["Count words a b a"] == 41  # every turn paid once, across executions
     assert steps["warmup"]["attempt"] == 1  # replayed from its checkpoint by each continuation

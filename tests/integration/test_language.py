@@ -59,8 +59,8 @@ def test_a_crash_inside_map_iterations_is_retried_without_calling_any_model_twic
     failures = [e for e in run.history if e["type"] == "LambdaFunctionFailed"]
     assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failures] == ["Runtime.ExitError"] * 3
     for document in DOCUMENTS:  # one model call per document and step, although each summary crashed once
-        assert model_calls.calls[f'Summarise the document "{document["title"]}" in two sentences.'] == 1
-    assert model_calls.calls["List the people, organisations and places named in this text."] == 3
+        assert model_calls.counts[f'Summarise the document "{document["title"]}" in two sentences.'] == 1
+    assert model_calls.counts["List the people, organisations and places named in this text."] == 3
     reports = output_of(run)["reports"]
     assert [report["title"] for report in reports] == [document["title"] for document in DOCUMENTS]
     assert reports[2]["entities"][0]["name"] in {"Ada Lovelace", "Charles Babbage", "London"}

@@ -51,7 +51,7 @@ def _wait(started: tuple[str, str]) -> runs.RunRecord:
 
 
 def _summarised(model_calls: Any, title: str, prompt_end: str) -> int:
-    return int(model_calls.calls[f'Summarise the document "{title}" {prompt_end}'])
+    return int(model_calls.counts[f'Summarise the document "{title}" {prompt_end}'])
 
 
 def test_each_workflow_starts_with_version_1_behind_its_live_alias(cloud: LocalCloud) -> None:
@@ -71,7 +71,7 @@ def test_an_unpublished_version_cannot_be_started(cloud: LocalCloud) -> None:
 def test_a_run_going_during_a_deploy_finishes_on_its_version_and_new_runs_get_the_new_one(
     cloud: LocalCloud, template: dict[str, Any], model_calls: Any
 ) -> None:
-    with cloud.sandbox:  # no step of the run can start until the deploy is done
+    with cloud.held():  # no step of the run can start until the deploy is done
         going = _start("Before")
         assert cloud.redeploy(_changed(template)) == [_machine_arn(cloud).rsplit(":", 1)[1]]
         assert cloud.redeploy(_changed(template)) == []  # an unchanged definition publishes nothing

@@ -20,8 +20,7 @@ from sutram.models.scripted import ScriptedModel
 from sutram.store.approvals import MAX_PROPOSAL_BYTES
 from sutram.store.artifacts import REF
 from sutram.tools import ToolContext, tool
-from tests.support import set_faults
-from tests.unit.support.engine import RUN, Item, turn_event
+from tests.unit.support.engine import RUN, Item, set_faults, turn_event
 
 PK = "TENANT#acme#RUN#run-1"
 LOOKUP = {"call": "unit_lookup_inventory", "arguments": {"item": "widget"}}

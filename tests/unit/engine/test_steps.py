@@ -15,8 +15,7 @@ from sutram.errors import InvalidStepInput, OutcomeUnknown, StepFailed
 from sutram.models import ModelRequest, ModelResponse, Usage
 from sutram.store.artifacts import REF
 from sutram.tools import ToolContext, tool
-from tests.support import set_faults
-from tests.unit.support.engine import RUN
+from tests.unit.support.engine import RUN, set_faults
 
 
 class CountingModel:

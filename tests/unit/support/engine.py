@@ -1,5 +1,5 @@
-"""What the engine tests send the step runtime, as the state machine would, and the tool their
-agents look items up with."""
+"""What the engine tests send the step runtime, as the state machine would, the tool their agents
+look items up with, and faults injected into this process's step runtime."""
 
 from __future__ import annotations
 
@@ -28,3 +28,11 @@ def turn_event(step: dict[str, Any], turn: int, delivery: int = 0) -> AgentTurnT
     return AgentTurnTask.model_validate(
         {"run": RUN, "step": step, "turn": turn, "delivery": delivery, "sources": {"input": {"item": "widget"}}}
     )
+
+
+def set_faults(monkeypatch: Any, spec: str) -> None:
+    """Like deploying with SUTRAM_FAULTS=spec: this process's step runtime crashes a step at a named
+    point on its first attempt."""
+    from sutram import wiring
+
+    monkeypatch.setattr(wiring.step_runtime(), "faults", spec)

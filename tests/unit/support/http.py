@@ -1,5 +1,5 @@
 """Local HTTP servers, 127.0.0.1 only: a fake upstream for provider and tool tests, in a daemon
-thread, and a Lambda handler served by the local HTTP adapter behind an authorizer."""
+thread, and a Lambda handler in this process served by the local HTTP adapter behind an authorizer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from localcloud.http_api import serve
+from localcloud.lambda_context import LocalLambdaContext
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -51,8 +52,19 @@ def quiet(handler: BaseHTTPRequestHandler, format: str, *args: Any) -> None:
 
 @contextmanager
 def serving(handler: Callable[..., Any], authenticator: Any) -> Iterator[str]:
-    """`handler` served over HTTP by the local HTTP adapter, behind `authenticator`; its base URL."""
-    server, base_url = serve(handler, authenticator=authenticator)
+    """`handler`, called in this process one request at a time (its moto mock and Powertools
+    resolver are this process's), served over HTTP by the local HTTP adapter behind
+    `authenticator`; its base URL."""
+    lock = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> tuple[Any, str | None]:
+        with lock:
+            try:
+                return handler(event, LocalLambdaContext(function_name="sutram-api")), None
+            except Exception as exc:  # a function error, as Lambda reports it
+                return {"errorType": type(exc).__name__, "errorMessage": str(exc)}, "Unhandled"
+
+    server, base_url = serve(invoke, authenticator=authenticator)
     try:
         yield base_url
     finally:
