@@ -59,8 +59,8 @@ LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sutram-local"
 LAMBDA_TASK_ROOT = "/var/task"  # where Lambda puts a function's code; locally, its asset directory
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Where local runs differ from AWS, in every sandbox and in this process: the services are the
-# moto server's (credentials it accepts), there is no X-Ray daemon or CloudWatch agent to send
-# traces and metrics to, and logs are quiet. Besides these: a value under /var/task names the
+# moto server's (credentials it accepts), there is no X-Ray daemon to send traces to, and logs are
+# quiet. Metrics are written as on AWS (EMF lines in the logs). Besides these: a value under /var/task names the
 # same path in the function's asset; a variable whose deployed value CloudFormation resolves from
 # Secrets Manager gets a fresh local value (SECRETS); drills (inject_faults) add variables per run.
 LOCAL_OVERRIDES = {
@@ -69,7 +69,6 @@ LOCAL_OVERRIDES = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
 SECRETS = ("SUTRAM_CALLBACK_SECRET",)
@@ -213,10 +212,12 @@ class LocalCloud:
         return template | local_secrets | overrides | self.environment
 
     def _log(self, function_name: str, line: str) -> None:
-        """CloudWatch Logs' stand-in: a sandbox's stderr, kept in `logs` and echoed on this process's."""
+        """CloudWatch Logs' stand-in: a sandbox's stderr, kept in `logs` and echoed on this
+        process's, but for metrics (EMF documents, which CloudWatch would turn into metrics)."""
         with self._lock:
             self.logs.append((function_name, line))
-        print(f"[{function_name}] {line}", file=sys.stderr)
+        if not line.startswith('{"_aws":'):
+            print(f"[{function_name}] {line}", file=sys.stderr)
 
     def inject_faults(self, spec: str, *, run_id: str | None = None) -> None:
         """Run the invocations of run `run_id` (of every run, without one) as if deployed with

@@ -39,7 +39,7 @@ def log_lines(sutram: LocalSession) -> Iterator[Callable[[], list[str]]]:
     cloud = sutram.cloud
     cloud.drill({"POWERTOOLS_LOG_LEVEL": "INFO"})
     start = len(cloud.logs)
-    yield lambda: [line for _, line in cloud.logs[start:] if line.startswith("{")]
+    yield lambda: [line for _, line in cloud.logs[start:] if line.startswith('{"level"')]
     cloud.drill({"POWERTOOLS_LOG_LEVEL": ""})
 
 
