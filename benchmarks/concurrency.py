@@ -28,9 +28,9 @@ import boto3
 
 from benchmarks.agent import run
 from benchmarks.cloud import local_cloud
+from benchmarks.tools import SLEEP_SECONDS
 
 ITERATIONS = 8
-SLEEP_SECONDS = 1.0  # what the bench_sleep tool sleeps (benchmarks/sandbox.py)
 
 
 def map_definition() -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The benchmarks' extension of the local cloud's sandboxes (LocalCloud(extensions=[...])).
 
-Loaded into every sandbox after the handler, it registers the benchmarks' tools with the asset's
-tool registry, and counts the AWS requests the function's code makes (botocore's before-call
-event), which travel back with each invocation's answer (LocalCloud.observations):
+Loaded into every sandbox after the handler, it registers the benchmarks' tools (benchmarks/tools.py)
+with the asset's tool registry, and counts the AWS requests the function's code makes (botocore's
+before-call event), which travel back with each invocation's answer (LocalCloud.observations):
 
     requests        by "service.Operation"
     write_units     DynamoDB write requests by item: "step" (sort key STEP#...), "run", "baseline"
@@ -11,51 +11,26 @@ event), which travel back with each invocation's answer (LocalCloud.observations
     approval_bytes  bytes of write requests on approval items
     s3_put_bytes    bytes of S3 PutObject bodies
 
-This file runs inside the sandbox: it imports the asset's sutram, and nothing of the benchmarks.
+This file runs inside the sandbox: it imports the asset's sutram, and nothing of the benchmarks
+but the tools' file, by path.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import threading
-import time
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import boto3
-from pydantic import BaseModel
-
-from sutram.tools import ToolContext, tool
 
 WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
-SLEEP_SECONDS = 1.0
 
 _counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
 _lock = threading.Lock()
-
-
-class EchoArgs(BaseModel):
-    value: Any = None
-
-
-@tool("bench_echo")
-def bench_echo(args: EchoArgs, context: ToolContext) -> dict[str, Any]:
-    """A trivial step: returns a small value derived from its input."""
-    return {
-        "step": context.step_path,
-        "previous": (args.value or {}).get("step") if isinstance(args.value, dict) else None,
-    }
-
-
-class SleepArgs(BaseModel):
-    item: int
-
-
-@tool("bench_sleep")
-def bench_sleep(args: SleepArgs, context: ToolContext) -> dict[str, int]:
-    """Sleeps one second, like a step waiting on a slow API."""
-    time.sleep(SLEEP_SECONDS)
-    return {"item": args.item}
 
 
 def _count(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -92,4 +67,12 @@ def observe() -> dict[str, dict[str, int]]:
     return counts
 
 
+def _load_tools() -> None:
+    spec = importlib.util.spec_from_file_location("benchmark_tools", Path(__file__).with_name("tools.py"))
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # pydantic resolves annotations there
+    spec.loader.exec_module(module)
+
+
+_load_tools()
 boto3._get_default_session().events.register("before-call", _count)

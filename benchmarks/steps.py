@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 
+from benchmarks import tools  # noqa: F401  (registers bench_echo, which the definitions name)
 from benchmarks.baseline import definition as baseline_definition
 from benchmarks.cloud import Traffic, local_cloud
 

@@ -90,7 +90,7 @@ def load_handler(name: str) -> tuple[Handler | None, dict[str, Any] | None]:
 def load_extension(path: str) -> Callable[[], dict[str, dict[str, int]]] | None:
     spec = importlib.util.spec_from_file_location(f"_local_extension_{abs(hash(path))}", path)
     assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, "observe", None)
 

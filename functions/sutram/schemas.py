@@ -1,10 +1,12 @@
-"""Check a value against a JSON Schema (a run's input, an edited proposal) and say which field is wrong."""
+"""Check a value against a JSON Schema (a run's input, an edited proposal) and say which field is
+wrong; check that a schema a definition declares is one."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import fastjsonschema
 from aws_lambda_powertools.utilities.validation import validate
 from aws_lambda_powertools.utilities.validation.exceptions import SchemaValidationError
 
@@ -32,3 +34,13 @@ def check(schema: dict[str, Any], value: Any, root: str) -> None:
         else:
             message = re.sub(r"^data\b", root, exc.validation_message or "") or f"the {root} does not match its schema"
         raise SchemaMismatch(message, field) from None
+
+
+def check_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` itself, if it is a JSON Schema every value can be checked against; ValueError saying
+    what is wrong with it otherwise."""
+    try:
+        fastjsonschema.compile(schema)
+    except fastjsonschema.JsonSchemaDefinitionException as exc:
+        raise ValueError(f"not a valid JSON Schema: {exc}") from None
+    return schema

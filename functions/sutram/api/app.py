@@ -1,8 +1,9 @@
 """The HTTP API: one Powertools Router per capability, included here, and every error mapped to HTTP.
 
 Each capability's routes read the caller and the request and call its logic; whatever goes wrong
-leaves as {"error": {code, message, field}}: a capability's RequestError with its own status, an
-invalid request as 400, a missing identity as 401, an unknown route as 404, anything else as 500.
+leaves as {"error": {code, message, field}}: a capability's RequestError with its own status, a
+body no route may read (sutram.rest.bodies) as 400, 413 or 415, an invalid request as 400, a
+missing identity as 401, an unknown route as 404, anything else as 500.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -19,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from sutram.approvals import routes as approvals
 from sutram.rest.auth import Unauthenticated
+from sutram.rest.bodies import check_body
 from sutram.rest.errors import RequestError, error_response
 from sutram.runs import routes as runs
 
@@ -42,6 +45,26 @@ app.include_router(runs.router)
 app.include_router(approvals.router)
 
 PUBLIC_PATHS = approvals.PUBLIC_PATHS  # routes that need no session
+
+
+def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The answer to one API Gateway proxy event. A body no route may read (sutram.rest.bodies) is
+    refused first, before any route or Powertools' own request validation reads it."""
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    try:
+        check_body(
+            event.get("body"),
+            base64_encoded=bool(event.get("isBase64Encoded")),
+            content_type=headers.get("content-type"),
+        )
+    except RequestError as exc:
+        body = json.dumps(exc.body())
+        return {
+            "statusCode": int(exc.status),
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": body,
+        }
+    return app.resolve(event, context)
 
 
 @app.get("/openapi.json", include_in_schema=False)

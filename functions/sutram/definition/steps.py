@@ -7,14 +7,18 @@ import re
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sutram import expressions
+from sutram import expressions, schemas
 from sutram.errors import DEFAULT_RETRYABLE_ERRORS
 from sutram.tools import tool_names
 
 STEP_ID = r"^[a-z][a-z0-9_]{0,47}$"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+# A JSON Schema a definition declares, checked to be one when the definition loads.
+JsonSchema = Annotated[dict[str, Any], AfterValidator(schemas.check_schema)]
 
 
 class Strict(BaseModel):
@@ -349,7 +353,7 @@ class ApprovalStep(ApprovalRules, _Container):
     summary: str = Field(min_length=1)
     input: dict[str, Any] = Field(default_factory=dict)
     proposal: Any = None  # an expression, or a mapping of literals and expressions
-    proposal_schema: dict[str, Any] | None = None  # JSON Schema an edited proposal must satisfy
+    proposal_schema: JsonSchema | None = None  # an edited proposal must satisfy it
     retry: RetryPolicy = Field(default_factory=RetryPolicy)  # of the request (recording and notifying)
 
     @model_validator(mode="after")

@@ -3,8 +3,6 @@ are unique and that every expression reads an output that exists when the step r
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, model_validator
 
 from sutram import expressions
@@ -13,6 +11,7 @@ from sutram.definition.steps import (
     AnyStep,
     ApprovalStep,
     ChoiceStep,
+    JsonSchema,
     LlmStep,
     MapStep,
     ParallelStep,
@@ -73,7 +72,7 @@ def has_output(step: AnyStep) -> bool:
 class WorkflowDefinition(Strict):
     name: str = Field(pattern=WORKFLOW_NAME)
     description: str = ""
-    input_schema: dict[str, Any] | None = None  # JSON Schema checked when a run starts
+    input_schema: JsonSchema | None = None  # a run's input is checked against it when the run starts
     steps: list[Step] = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sutram import wiring
-from sutram.api.app import app
+from sutram.api.app import app, resolve
 from sutram.approvals import routes as approvals
 from sutram.runs import routes as runs
 
@@ -28,4 +28,4 @@ app.dependency_overrides[approvals.backend] = wiring.approvals_backend
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(event, context)

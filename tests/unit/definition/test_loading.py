@@ -324,3 +324,22 @@ def test_a_distributed_map_must_be_outside_maps_and_parallels(tmp_path):
         "a distributed map cannot be inside a map or a parallel"
     )
     assert isinstance(load_steps(tmp_path, f"  - {inner}\n").steps[0], MapStep)
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [("{type: objekt}", "Unknown type"), ("{type: object, required: 5}", "required must be an array")],
+)
+def test_an_input_schema_that_is_no_json_schema_is_refused_when_the_definition_loads(tmp_path, schema, problem):
+    path = write(tmp_path, f"name: flow\ninput_schema: {schema}\nsteps:\n  - {{id: first, type: llm, prompt: hi}}\n")
+    with pytest.raises(DefinitionError) as error:
+        load_definition(path)
+    assert str(error.value).startswith(f"{path}: field 'input_schema': ")
+    assert f"not a valid JSON Schema: {problem}" in str(error.value)
+
+
+def test_a_proposal_schema_that_is_no_json_schema_is_refused(tmp_path):
+    step = "{id: ask, type: approval, summary: s, proposal: {a: 1}, group: g, proposal_schema: {minLength: x}}"
+    path = write(tmp_path, f"name: flow\nsteps:\n  - {step}\n")
+    with pytest.raises(DefinitionError, match=r"step 'ask' \(steps\[0\]\), field 'proposal_schema'.*minLength must be"):
+        load_definition(path)

@@ -18,7 +18,7 @@ from sutram.store import runs as run_store
 from sutram.store.checkpoints import StepKey
 from sutram.store.dynamo import RETENTION_SECONDS
 from tests.support import b64url_json, from_b64url_json
-from tests.unit.support.api import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment
+from tests.unit.support.api import VALID_INPUT, WORKFLOW, ApiEnvironment, api_environment, call_api, claims_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -141,6 +141,65 @@ def test_a_malformed_body_answers_400(api: ApiEnvironment, body: object, field: 
 
     assert result.status == 400
     assert result.body == {"error": {"code": "invalid_request", "message": message, "field": field}}
+
+
+DEEP = '{"input": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code", "field", "message"),
+    [
+        ('{"input": {}}', "text/plain", 415, "unsupported_media_type", "Content-Type", "not text/plain"),
+        (b'{"input": {}}', "application/octet-stream", 415, "unsupported_media_type", "Content-Type", "octet-stream"),
+        ('{"input": {}}', "application/json; charset=latin-1", 415, "unsupported_media_type", "Content-Type", "UTF-8"),
+        (b'{"input": {"t": "\xff"}}', "application/json", 400, "invalid_request", "body", "not valid UTF-8 (byte 17)"),
+        ("[" * 10_000 + "]" * 10_000, "application/json", 400, "invalid_request", "body", "deeper than 32 levels"),
+        (
+            DEEP,
+            "application/json",
+            400,
+            "invalid_request",
+            "input.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a",
+            "deeper than 32",
+        ),
+        (
+            '{"input": {"t": "\\ud800"}}',
+            "application/json",
+            400,
+            "invalid_request",
+            "input.t",
+            "lone surrogate (\\ud800)",
+        ),
+        ('{"input": {"\\udfff": 1}}', "application/json", 400, "invalid_request", "input", "lone surrogate (\\udfff)"),
+        (
+            '{"input": {"t": "' + "x" * (5 * 1024 * 1024) + '"}}',
+            "application/json",
+            413,
+            "body_too_large",
+            "body",
+            "at most 5242880",
+        ),
+    ],
+)
+def test_a_body_no_route_may_read_answers_4xx_saying_what_and_where_and_starts_nothing(
+    api: ApiEnvironment, body: str | bytes, content_type: str, status: int, code: str, field: str, message: str
+) -> None:
+    result = api.call("POST", f"/workflows/{WORKFLOW}/runs", body=body, headers={"Content-Type": content_type})
+
+    assert (result.status, result.body["error"]["code"], result.body["error"]["field"]) == (status, code, field)
+    assert message in result.body["error"]["message"]
+    assert api.executions() == [] and api.table.scan()["Items"] == []
+
+
+def test_the_decision_route_refuses_a_text_body_with_415(api: ApiEnvironment) -> None:
+    result = call_api(
+        "POST",
+        "/approvals/ap-x/decision",
+        claims=claims_for("acme", groups="approvers"),
+        body='{"decision": "approve"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert result.status == 415 and result.body["error"]["code"] == "unsupported_media_type"
 
 
 def test_an_unknown_workflow_answers_404(api: ApiEnvironment) -> None:

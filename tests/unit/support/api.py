@@ -3,6 +3,7 @@ like the stack's: a workflow's state machine published as version 1 behind its `
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -50,6 +51,8 @@ def api_event(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`body`: a value sent as JSON, a str sent as is, or bytes sent base64-encoded (as API Gateway
+    hands on a binary body)."""
     url = urlsplit(path)
     query = parse_qs(url.query, keep_blank_values=True) or None
     all_headers = {"Content-Type": "application/json", **(headers or {})}
@@ -66,8 +69,12 @@ def api_event(
         "multiValueQueryStringParameters": query,
         "pathParameters": {"proxy": url.path.lstrip("/")},
         "requestContext": context,
-        "body": json.dumps(body) if body is not None and not isinstance(body, str) else body,
-        "isBase64Encoded": False,
+        "body": base64.b64encode(body).decode()
+        if isinstance(body, bytes)
+        else json.dumps(body)
+        if body is not None and not isinstance(body, str)
+        else body,
+        "isBase64Encoded": isinstance(body, bytes),
     }
 
 
