@@ -144,11 +144,13 @@ def measure(
             time.sleep(0.005)
     finished_at = time.perf_counter()
     assert run is not None and run.status == "SUCCEEDED" and run.execution_arn, run
-    phases["decide and finish" if step_path else "whole run"] = requests.take(invoked() - before)
     sfn = boto3.client("stepfunctions")
     with requests.unobserved():
-        wait(sfn, run.execution_arn)  # the run is recorded as finished a few events before its execution ends
+        # The run is recorded as finished a few events before its execution ends, and the last
+        # invocation's requests are counted when it returns: take the counts once the execution ended.
+        wait(sfn, run.execution_arn)
         events = history(sfn, run.execution_arn)
+    phases["decide and finish" if step_path else "whole run"] = requests.take(invoked() - before)
     return {"phases": phases, "events": len(events), "resume_ms": (finished_at - decided_at) * 1000}
 
 

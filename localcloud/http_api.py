@@ -143,10 +143,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     server: LocalApiServer
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:
-        self._proxy()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+    def __getattr__(self, name: str) -> Any:
+        # API Gateway's proxy resource (ANY) hands every method to the function, which answers the
+        # ones no route has with 405.
+        if name.startswith("do_"):
+            return self._proxy
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the handler logs what matters
         del format, args

@@ -9,6 +9,7 @@ missing identity as 401, an unknown route as 404, anything else as 500.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from http import HTTPStatus
 from typing import Any
@@ -21,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from sutram.approvals import routes as approvals
 from sutram.rest.auth import Unauthenticated
-from sutram.rest.bodies import check_body
+from sutram.rest.bodies import MAX_BODY_BYTES, check_body
 from sutram.rest.errors import RequestError, error_response
 from sutram.runs import routes as runs
 
@@ -45,6 +46,7 @@ app.include_router(runs.router)
 app.include_router(approvals.router)
 
 PUBLIC_PATHS = approvals.PUBLIC_PATHS  # routes that need no session
+JSON = content_types.APPLICATION_JSON
 
 
 def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -72,14 +74,32 @@ def openapi_document() -> Response[str]:
     return Response(status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=openapi_json())
 
 
+# What any operation may answer besides its own responses, and what one with a body may.
+_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+_GATEWAY = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+_ANY_OPERATION = {
+    "429": ("Throttled by API Gateway: retry later", _GATEWAY),
+    "500": ("An internal error (error.code internal_error); retry later", _ERROR),
+}
+_WITH_BODY = {
+    "413": (f"The body is over {MAX_BODY_BYTES} bytes", _ERROR),
+    "415": ("The body is not application/json (UTF-8)", _ERROR),
+}
+
+
 @cache
 def openapi_json() -> str:
-    """The generated document, less the 422 responses Powertools adds: this API answers invalid
-    requests with 400 and an ErrorBody (see _invalid_request). Public paths need no session."""
+    """The generated document, less the 422 responses Powertools adds (this API answers invalid
+    requests with 400 and an ErrorBody, see _invalid_request), plus what any operation may answer
+    (throttling, an internal error, a body no route may read). Public paths need no session."""
     document = json.loads(app.get_openapi_json_schema())
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            common = _ANY_OPERATION | (_WITH_BODY if "requestBody" in operation else {})
+            for status, (description, schema) in common.items():
+                responses.setdefault(status, {"description": description, "content": {JSON: {"schema": schema}}})
             if path.startswith(PUBLIC_PATHS):
                 operation["security"] = []
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -115,7 +135,29 @@ def _invalid_request(exc: RequestValidationError) -> Response:
 
 @app.not_found
 def _no_route(exc: NotFoundError) -> Response:
-    return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such resource")
+    """404 for a path no route has; 405, with the methods it allows, for a path one route has."""
+    event = app.current_event
+    allowed = [method for pattern, method in _routes() if pattern.fullmatch(event.path)]
+    if not allowed:
+        return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such resource")
+    message = f"{event.http_method} is not allowed here; use {', '.join(allowed)}"
+    response = error_response(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", message)
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+@cache
+def _routes() -> list[tuple[re.Pattern[str], str]]:
+    """Each documented operation's path as a pattern ({run_id}: one segment), and its method."""
+    document = json.loads(openapi_json())
+    return [
+        (
+            re.compile("/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/"))),
+            method.upper(),
+        )
+        for path, operations in document["paths"].items()
+        for method in operations
+    ]
 
 
 @app.exception_handler(Exception)

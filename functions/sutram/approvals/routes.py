@@ -32,7 +32,7 @@ Backend = Annotated[ApprovalsBackend, Depends(backend)]
 @router.get(
     "/approvals",
     summary="List the tenant's approvals with one status, newest first",
-    responses=documented(http_400=INVALID, http_401=UNAUTHENTICATED),
+    responses=documented(http_200=("A page of approvals", ApprovalPage), http_400=INVALID, http_401=UNAUTHENTICATED),
 )
 def list_approvals(
     caller: CurrentCaller,
@@ -47,7 +47,7 @@ def list_approvals(
 @router.get(
     "/approvals/<approval_id>",
     summary="An approval: its proposal, group, deadline, status and decision",
-    responses=documented(http_401=UNAUTHENTICATED, http_404=NOT_FOUND),
+    responses=documented(http_200=("The approval", ApprovalView), http_401=UNAUTHENTICATED, http_404=NOT_FOUND),
 )
 def get_approval(approval_id: str, caller: CurrentCaller, approvals: Backend) -> ApprovalView:
     return decisions.get_approval(approvals, caller.tenant, approval_id)
@@ -72,6 +72,7 @@ def decide(
 
 
 _CALLBACK_RESPONSES = documented(
+    http_200=("The approval, as the link would decide it or has decided it", ApprovalView),
     http_403=("The link is malformed, forged, altered or expired", ErrorBody),
     http_404=("The approval no longer exists", ErrorBody),
 )

@@ -24,6 +24,13 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class GatewayMessage(BaseModel):
+    """What API Gateway itself answers, before the API's code runs: {"message": "Unauthorized"} from
+    the Cognito authorizer, {"message": "Too Many Requests"} when throttled."""
+
+    message: str
+
+
 class RequestError(Exception):
     """A request that cannot be served as asked: answered with `status` and an ErrorBody."""
 
@@ -58,7 +65,7 @@ def error_response(status: HTTPStatus, code: str, message: str, field: str | Non
     )
 
 
-def documented(**responses: tuple[str, type[Any]]) -> dict[int, Any]:
+def documented(**responses: tuple[str, Any]) -> dict[int, Any]:
     """OpenAPI responses: {"http_201": ("Created", Model)} -> {201: {...}}."""
     return {
         int(name.removeprefix("http_")): {
@@ -71,4 +78,7 @@ def documented(**responses: tuple[str, type[Any]]) -> dict[int, Any]:
 
 NOT_FOUND = ("Unknown, or another tenant's", ErrorBody)
 INVALID = ("Invalid request; `error.field` names the problem", ErrorBody)
-UNAUTHENTICATED = ("The token has no custom:tenant claim", ErrorBody)
+UNAUTHENTICATED = (
+    'No valid ID token (the authorizer\'s {"message": "Unauthorized"}), or one without a custom:tenant claim',
+    GatewayMessage | ErrorBody,
+)

@@ -56,7 +56,7 @@ def start_run(
 @router.get(
     "/runs",
     summary="List runs, newest first",
-    responses=documented(http_400=INVALID, http_401=UNAUTHENTICATED),
+    responses=documented(http_200=("A page of runs", RunPage), http_400=INVALID, http_401=UNAUTHENTICATED),
 )
 def list_runs(
     caller: CurrentCaller,
@@ -72,7 +72,7 @@ def list_runs(
 @router.get(
     "/runs/<run_id>",
     summary="A run: status, input, output, error and usage totals",
-    responses=documented(http_401=UNAUTHENTICATED, http_404=NOT_FOUND),
+    responses=documented(http_200=("The run", RunDetail), http_401=UNAUTHENTICATED, http_404=NOT_FOUND),
 )
 def get_run(run_id: str, caller: CurrentCaller, runs: Backend) -> RunDetail:
     return service.get_run(runs, caller.tenant, run_id)
@@ -81,7 +81,7 @@ def get_run(run_id: str, caller: CurrentCaller, runs: Backend) -> RunDetail:
 @router.get(
     "/runs/<run_id>/steps",
     summary="A run's steps in the order they started",
-    responses=documented(http_401=UNAUTHENTICATED, http_404=NOT_FOUND),
+    responses=documented(http_200=("The run's steps", StepList), http_401=UNAUTHENTICATED, http_404=NOT_FOUND),
 )
 def list_steps(run_id: str, caller: CurrentCaller, runs: Backend) -> StepList:
     return service.list_steps(runs, caller.tenant, run_id)

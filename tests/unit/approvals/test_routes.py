@@ -390,13 +390,11 @@ def test_openapi_json_documents_the_approval_routes_and_that_callbacks_need_no_s
 
     assert {"/approvals", "/approvals/{approval_id}", "/approvals/{approval_id}/decision"} <= set(paths)
     assert set(paths["/approvals/{approval_id}/decision"]["post"]["responses"]) == {
-        "200",
-        "400",
-        "401",
-        "403",
-        "404",
-        "409",
+        *("200", "400", "401", "403", "404", "409"),
+        *("413", "415"),  # a body no route may read
+        *("429", "500"),  # any operation: throttled, an internal error
     }
+    assert set(paths["/approvals/{approval_id}"]["get"]["responses"]) == {"200", "401", "404", "429", "500"}
     assert "security" not in paths["/approvals"]["get"]  # the document's default: the Cognito token
     assert [paths["/callbacks/approvals/{token}"][verb]["security"] for verb in ("get", "post")] == [[], []]
 

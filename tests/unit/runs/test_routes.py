@@ -202,6 +202,13 @@ def test_the_decision_route_refuses_a_text_body_with_415(api: ApiEnvironment) ->
     assert result.status == 415 and result.body["error"]["code"] == "unsupported_media_type"
 
 
+def test_a_method_a_path_does_not_have_answers_405_naming_the_ones_it_has(api: ApiEnvironment) -> None:
+    result = api.call("DELETE", "/runs/r-00000000000000000000000000")
+
+    assert result.status == 405 and result.headers["Allow"] == ["GET"]
+    assert result.body == {"error": {"code": "method_not_allowed", "message": "DELETE is not allowed here; use GET"}}
+
+
 def test_an_unknown_workflow_answers_404(api: ApiEnvironment) -> None:
     for name in ("no-such-workflow", "..%2F..%2Fetc"):
         result = api.call("POST", f"/workflows/{name}/runs", body={"input": VALID_INPUT})
@@ -554,12 +561,12 @@ def test_openapi_json_documents_the_routes_and_the_cognito_scheme(api: ApiEnviro
     }
     assert document["security"] == [{"cognito": []}]
     start = document["paths"]["/workflows/{name}/runs"]["post"]
-    assert set(start["responses"]) == {"200", "201", "400", "401", "404", "409", "503"}
+    assert set(start["responses"]) == {"200", "201", "400", "401", "404", "409", "413", "415", "429", "500", "503"}
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
 def test_an_unknown_route_answers_404(api: ApiEnvironment) -> None:
-    result = api.call("DELETE", "/runs")
+    result = api.call("GET", "/jobs")
 
     assert result.status == 404
     assert result.body == {"error": {"code": "not_found", "message": "no such resource"}}
