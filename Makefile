@@ -34,10 +34,11 @@ lint: install
 	$(BIN)/mypy functions/sutram infra localcloud cli benchmarks
 	PYTHONPATH=functions:. $(BIN)/lint-imports --no-cache
 
-synth: install  ## CloudFormation template with bundled Lambda code, checked by cfn-lint (ignores in .cfnlintrc)
+synth: install  ## CloudFormation template with bundled Lambda code, checked by cdk-nag (acknowledgments listed) and cfn-lint (ignores in .cfnlintrc)
 	npx cdk synth --quiet
 	$(BIN)/cfn-lint --config-file .cfnlintrc -- cdk.out/*.template.json
 	$(BIN)/python -m infra.assembly cdk.out
+	$(BIN)/python -m infra.nag cdk.out
 
 deploy: install
 	npx cdk deploy

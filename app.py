@@ -5,10 +5,11 @@ from pathlib import Path
 
 from aws_cdk import App, Environment
 
-from infra import constants
+from infra import constants, nag
 from infra.stack import SutramStack
 
 app = App()
+nag.check(app)
 SutramStack(
     app,
     constants.STACK_NAME,

@@ -4,16 +4,19 @@ Cognito user pool whose users carry their tenant in an immutable custom attribut
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra import constants
+from infra import constants, nag
+
+_LOGGING_POLICY = "arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 
 
 class Api(Construct):
@@ -33,6 +36,7 @@ class Api(Construct):
         self.rest_api = self._build_rest_api(handler)
 
     def _build_user_pool(self) -> cognito.UserPool:
+        require_mfa = bool(self.node.try_get_context(constants.CONTEXT_REQUIRE_MFA))
         user_pool = cognito.UserPool(
             self,
             "Users",
@@ -42,8 +46,30 @@ class Api(Construct):
                 constants.TENANT_ATTRIBUTE: cognito.StringAttribute(min_len=1, max_len=63, mutable=False)
             },
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            password_policy=cognito.PasswordPolicy(
+                min_length=constants.PASSWORD_MIN_LENGTH,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            # TOTP for every user who enrols; required for all when CDK context sutram:requireMfa is true.
+            mfa=cognito.Mfa.REQUIRED if require_mfa else cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            # Threat protection: compromised-credential and adaptive (risky sign-in) checks, enforced.
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        if not require_mfa:
+            nag.acknowledge(
+                user_pool,
+                {
+                    "COG2": "Every user may enrol TOTP; requiring it is the deployment's choice (CDK context "
+                    "sutram:requireMfa), because every API client must then answer the MFA challenge."
+                },
+            )
         cognito.CfnUserPoolGroup(
             self,
             "Approvers",
@@ -76,12 +102,92 @@ class Api(Construct):
                 access_log_format=_access_log_format(),
                 throttling_rate_limit=constants.API_THROTTLE_RATE,
                 throttling_burst_limit=constants.API_THROTTLE_BURST,
+                # Execution logs for errors only, never request or response bodies (tokens, links).
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
             ),
         )
         # The stack declares its own ApiUrl output.
         rest_api.node.try_remove_child("Endpoint")
         self._add_callback_route(rest_api, handler)
+        nag.acknowledge(
+            rest_api,
+            {
+                "APIG2": "The api function validates every request against the OpenAPI document's models and "
+                "refuses unreadable bodies before any route (400/413/415 naming the problem, fuzzed in CI); "
+                "a gateway validator would duplicate part of that with vaguer errors.",
+                f"IAM4[Policy::{_LOGGING_POLICY}]": "API Gateway's account-level logging role, with the AWS "
+                "managed policy API Gateway documents for it (log groups and streams only).",
+            },
+        )
+        self._add_firewall(rest_api)
         return rest_api
+
+    def _add_firewall(self, rest_api: apigw.LambdaRestApi) -> None:
+        """A WAF web ACL on the stage: per-client rate limits, tighter on the callback links (which
+        need no session), and AWS's known-bad-inputs rules."""
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=f"Sutram{name}", sampled_requests_enabled=True
+            )
+
+        def per_client(limit: int, scope: wafv2.CfnWebACL.StatementProperty | None = None) -> Any:
+            return wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=limit,
+                    aggregate_key_type="IP",
+                    evaluation_window_sec=constants.FIREWALL_WINDOW_SECONDS,
+                    scope_down_statement=scope,
+                )
+            )
+
+        callbacks = wafv2.CfnWebACL.StatementProperty(
+            byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                positional_constraint="STARTS_WITH",
+                search_string=f"/{constants.API_STAGE_NAME}/callbacks/",
+                text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+            )
+        )
+        block = wafv2.CfnWebACL.RuleActionProperty(block={})
+        acl = wafv2.CfnWebACL(
+            self,
+            "Firewall",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility("Api"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="CallbackLinksPerClient",
+                    priority=0,
+                    action=block,
+                    statement=per_client(constants.FIREWALL_CALLBACK_LIMIT, callbacks),
+                    visibility_config=visibility("CallbackLinksPerClient"),
+                ),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RequestsPerClient",
+                    priority=1,
+                    action=block,
+                    statement=per_client(constants.FIREWALL_CLIENT_LIMIT),
+                    visibility_config=visibility("RequestsPerClient"),
+                ),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="KnownBadInputs",
+                    priority=2,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name="AWSManagedRulesKnownBadInputsRuleSet"
+                        )
+                    ),
+                    visibility_config=visibility("KnownBadInputs"),
+                ),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "FirewallOnStage", resource_arn=rest_api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn
+        )
 
     @staticmethod
     def _add_callback_route(rest_api: apigw.LambdaRestApi, handler: lambda_.IFunction) -> None:

@@ -47,7 +47,7 @@ def _distribution(requirement: str) -> str:
 
 
 def _python_version(runtime: str) -> str:
-    """`3.13` for the Lambda runtime `python3.13`: what `pip --python-version` takes."""
+    """`3.14` for the Lambda runtime `python3.14`: what `pip --python-version` takes."""
     return runtime.removeprefix("python")
 
 
@@ -57,7 +57,7 @@ def _deps_digest(pins: list[str], runtime: str) -> str:
 
 
 def installed_dependencies(pins: list[str], runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> Path:
-    """A directory holding `pins` installed for the Lambda runtime `runtime` (`python3.13`); built
+    """A directory holding `pins` installed for the Lambda runtime `runtime` (`python3.14`); built
     once per set of pins and runtime."""
     target = BUILD_DIR / f"deps-{_deps_digest(pins, runtime)}"
     if target.is_dir():
@@ -155,7 +155,7 @@ class LocalBundling:
 
 def lambda_code(workflows_dir: Path, *, bundle: bool, runtime: str = constants.LAMBDA_RUNTIME_PYTHON) -> lambda_.Code:
     """The code asset of every function, its dependencies built for the Lambda runtime `runtime`
-    (`python3.13`). Unbundled (the local cloud, tests) it is the same asset without the dependencies:
+    (`python3.14`). Unbundled (the local cloud, tests) it is the same asset without the dependencies:
     the packages and the workflow definitions, laid out as deployed; its sandboxes take the
     dependencies from the local environment."""
     pins = runtime_pins() if bundle else []

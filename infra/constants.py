@@ -7,15 +7,18 @@ from sutram.store.dynamo import RETENTION_DAYS
 STACK_NAME = "Sutram"
 SERVICE_NAME = "sutram"
 METRICS_NAMESPACE = "Sutram"
-LAMBDA_RUNTIME_PYTHON = "python3.13"  # the default of CONTEXT_LAMBDA_PYTHON
+LAMBDA_RUNTIME_PYTHON = "python3.14"  # the default of CONTEXT_LAMBDA_PYTHON
 LAMBDA_ARCHITECTURE = "x86_64"
 LAMBDA_PIP_PLATFORM = "manylinux2014_x86_64"  # wheels that run on LAMBDA_ARCHITECTURE
 LAMBDA_MEMORY_MB = 512  # MB
 STEP_FUNCTION_TIMEOUT = 900  # seconds: the longest step timeout a definition may declare
 API_FUNCTION_TIMEOUT = 29  # seconds: API Gateway's integration limit
 FINISH_FUNCTION_TIMEOUT = 30  # seconds
+ROTATE_FUNCTION_TIMEOUT = 30  # seconds
+KEY_ROTATION_DAYS = 30  # days between rotations of the link-signing keys
 ARTIFACT_EXPIRY_DAYS = RETENTION_DAYS  # days: S3 lifecycle, the same retention as the table's items (TTL)
 INCOMPLETE_UPLOAD_EXPIRY_DAYS = 1  # days
+ACCESS_LOG_DAYS = 365  # days: the artifact bucket's server access logs
 LOG_RETENTION = RetentionDays.ONE_MONTH  # 30 days, for every log group
 
 # Lambda runtime packages the code asset leaves out (the Python runtime ships them).
@@ -33,6 +36,11 @@ ARTIFACTS_PREFIX = "tenants/"  # every tenant's artifacts live below it (sutram.
 API_STAGE_NAME = "v1"
 API_THROTTLE_RATE = 50  # requests per second, steady state
 API_THROTTLE_BURST = 100  # requests
+# WAF rate-based rules, per client IP over FIREWALL_WINDOW_SECONDS: any route, and the callback links.
+FIREWALL_WINDOW_SECONDS = 60
+FIREWALL_CLIENT_LIMIT = 600  # requests: 10 a second on average
+FIREWALL_CALLBACK_LIMIT = 30  # requests: an approver uses a link once
+PASSWORD_MIN_LENGTH = 12  # characters, with lower and upper case, digits and symbols
 TENANT_ATTRIBUTE = "tenant"  # Cognito custom attribute; tokens carry it as custom:tenant
 APPROVERS_GROUP = "approvers"  # Cognito group whose members may decide approvals
 
@@ -50,6 +58,7 @@ ENV_OFFLOAD_THRESHOLD = "SUTRAM_OFFLOAD_THRESHOLD_BYTES"
 ENV_WORKFLOWS_DIR = "SUTRAM_WORKFLOWS_DIR"
 ENV_EVENT_BUS = "SUTRAM_EVENT_BUS"
 ENV_APPROVAL_WEBHOOK_URL = "SUTRAM_APPROVAL_WEBHOOK_URL"
+ENV_CALLBACK_SECRET_ARN = "SUTRAM_CALLBACK_SECRET_ARN"
 EVENT_BUS_NAME = "default"  # where `approval` steps publish "Approval requested" events
 LAMBDA_WORKFLOWS_DIR = "/var/task/workflows"  # where the code asset puts workflows/*.yaml
 
@@ -57,7 +66,10 @@ LAMBDA_WORKFLOWS_DIR = "/var/task/workflows"  # where the code asset puts workfl
 CONTEXT_MODEL_PROVIDER = "sutram:modelProvider"
 CONTEXT_MODEL_ID = "sutram:modelId"
 CONTEXT_OFFLOAD_THRESHOLD = "sutram:offloadThresholdBytes"
-CONTEXT_APPROVAL_WEBHOOK_URL = "sutram:approvalWebhookUrl"  # optional Slack-compatible webhook
+CONTEXT_APPROVAL_WEBHOOK_URL = "sutram:approvalWebhookUrl"
+CONTEXT_REQUIRE_MFA = (
+    "sutram:requireMfa"  # true: every user must answer a TOTP challenge  # optional Slack-compatible webhook
+)
 # The functions' Lambda runtime, and the Python the asset's dependencies are installed for.
 CONTEXT_LAMBDA_PYTHON = "sutram:lambdaPython"
 DEFAULT_MODEL_PROVIDER = "bedrock"
@@ -68,6 +80,7 @@ DEFAULT_OFFLOAD_THRESHOLD = 8192  # bytes
 STEP_FUNCTION_ID = "StepFunction"
 FINISH_FUNCTION_ID = "FinishFunction"
 API_FUNCTION_ID = "ApiFunction"
+ROTATE_FUNCTION_ID = "RotateFunction"
 CONTEXT_PUBLIC_API_URL = "sutram:publicApiUrl"  # e.g. https://api.example.com/v1, for links in approval notifications
 
 JSON_NULL = "States.StringToJson('null')"  # a JSON null in Parameters (CDK drops None values)

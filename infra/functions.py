@@ -1,9 +1,10 @@
-"""The three Lambda functions (step, finish, api): one code asset, one configuration, least privilege.
+"""The Lambda functions (step, finish, api, and rotate for the link-signing keys): one code asset,
+one configuration, least privilege.
 
 The deployment's model defaults and offload threshold come from CDK context (cdk.json):
 `sutram:modelProvider`, `sutram:modelId` and `sutram:offloadThresholdBytes`; an optional
 `sutram:approvalWebhookUrl` receives a message for every approval requested. `sutram:lambdaPython`
-(`python3.13`) is the functions' runtime and the Python their bundled dependencies are built for.
+(`python3.14`) is the functions' runtime and the Python their bundled dependencies are built for.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, Node
 
-from infra import constants
+from infra import constants, nag
 from infra.versions import LiveVersion
 from sutram.definition import ModelSpec
 
 _LAMBDA_PYTHON = re.compile(r"python3\.\d+")
+_STATES = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"  # as cdk-nag writes a states ARN
+
+
+def _states_arn(stack: Stack, resource: str, name: str) -> str:
+    """Every version and alias of the state machine `name`, or every execution of it: `<ARN>:*`."""
+    return stack.format_arn(
+        service="states", resource=resource, resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
 
 
 @dataclass(frozen=True)
@@ -98,29 +107,80 @@ class SutramFunctions(Construct):
         self.api = self._build_function(
             constants.API_FUNCTION_ID, "sutram.handlers.api.handler", constants.API_FUNCTION_TIMEOUT
         )
+        self.rotate = self._build_function(
+            constants.ROTATE_FUNCTION_ID, "sutram.handlers.rotate.handler", constants.ROTATE_FUNCTION_TIMEOUT
+        )
 
+        # Each function's role: its table and bucket access, and one named policy per purpose, so
+        # that each wildcard a purpose needs is accepted for that purpose alone (infra.nag).
         table.grant_read_write_data(self.step)
-        bucket.grant_read_write(self.step)
-        self.step.add_to_role_policy(self._model_invocation_statement())
+        table.grant_write_data(self.finish)
+        table.grant_read_write_data(self.api)
+        stack = Stack.of(self)
+        bucket_id = stack.resolve(stack.get_logical_id(cast(s3.CfnBucket, bucket.node.default_child)))
+        for function in (self.step, self.api):
+            # put_object, get_object and presigned GETs (sutram.store.artifacts), under tenants/ only.
+            artifacts = bucket.arn_for_objects(f"{constants.ARTIFACTS_PREFIX}*")
+            self._policy(
+                function,
+                "Artifacts",
+                [iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[artifacts])],
+                "Artifacts are objects named at run time under tenants/<tenant>/ in Sutram's own bucket; "
+                "only GetObject and PutObject.",
+                [f"<{bucket_id}.Arn>/{constants.ARTIFACTS_PREFIX}*"],
+            )
+        self._policy(
+            self.step,
+            "InvokeModels",
+            [self._model_invocation_statement()],
+            "Workflows name their Bedrock model per step, in definitions deployed with the code; only "
+            "InvokeModel, on foundation models and this account's inference profiles.",
+            [
+                "arn:<AWS::Partition>:bedrock:*::foundation-model/*",
+                "arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:inference-profile/*",
+            ],
+        )
         self.step.add_to_role_policy(self._publish_events_statement())
         # Resuming a waiting `approval` task: the step function when a retried request finds the
         # decision already taken, the api function when an approver decides.
-        self.step.add_to_role_policy(self._task_response_statement())
-        self.api.add_to_role_policy(self._task_response_statement())
-        table.grant_write_data(self.finish)
-        table.grant_read_write_data(self.api)
-        bucket.grant_read_write(self.api)
-        # The HMAC key of approval callback links (sutram.approvals.links), generated once per stack. The
-        # environment holds a dynamic reference, resolved at deployment: the template never contains it.
+        for function in (self.step, self.api):
+            self._policy(
+                function,
+                "ResumeTasks",
+                [self._task_response_statement()],
+                "By this stack's state machine name prefix: a grant on the state machines themselves would "
+                "make them and the functions they invoke depend on each other.",
+                [f"{_STATES}:stateMachine:{stack.stack_name}-*"],
+            )
+        table_id = stack.resolve(stack.get_logical_id(cast(dynamodb.CfnTable, table.node.default_child)))
+        for function in (self.step, self.finish, self.api, self.rotate):
+            nag.acknowledge(
+                function,
+                {
+                    "IAM5[Resource::*]": "X-Ray's PutTraceSegments and PutTelemetryRecords, and for the rotate "
+                    "function secretsmanager:GetRandomPassword, support no resource-level permissions.",
+                    f"IAM5[Resource::<{table_id}.Arn>/index/*]": "The table's own index (gsi1), which "
+                    "DynamoDB authorises by index ARN.",
+                },
+            )
+        # The HMAC keys of approval callback links (sutram.store.signing_keys): generated once per
+        # stack, read at run time by the functions that sign and verify links, rotated every
+        # KEY_ROTATION_DAYS by the rotate function. Only the secret's ARN is in their environment.
         callback_secret = secretsmanager.Secret(
             self,
             "CallbackSecret",
             description="Signs Sutram's approval callback links",
-            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}", generate_string_key="key", exclude_punctuation=True, password_length=48
+            ),
         )
         # The api function verifies links; the step function signs the ones its notifications carry.
         for function in (self.api, self.step):
-            function.add_environment("SUTRAM_CALLBACK_SECRET", callback_secret.secret_value.unsafe_unwrap())
+            function.add_environment(constants.ENV_CALLBACK_SECRET_ARN, callback_secret.secret_arn)
+            callback_secret.grant_read(function)
+        callback_secret.add_rotation_schedule(
+            "Rotation", rotation_lambda=self.rotate, automatically_after=Duration.days(constants.KEY_ROTATION_DAYS)
+        )
         if public_api_url := self.node.try_get_context(constants.CONTEXT_PUBLIC_API_URL):
             self.step.add_environment("SUTRAM_PUBLIC_API_URL", str(public_api_url))
 
@@ -133,14 +193,41 @@ class SutramFunctions(Construct):
         self.api.add_environment(constants.ENV_WORKFLOW_ALIASES, stack.to_json_string(aliases))
         # A run starts on a version (`<state machine ARN>:<n>`), the one the alias routes to unless
         # the caller names another; an unqualified ARN in a policy would not cover it.
-        self.api.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:StartExecution"], resources=[f"{arn}:*" for arn in machines.values()])
+        names = [f"{stack.stack_name}-{name}" for name in workflows]
+        runs = [
+            # A run starts on a version (`<state machine ARN>:<n>`), the one the alias routes to unless
+            # the caller names another; an unqualified ARN in a policy would not cover it.
+            iam.PolicyStatement(
+                actions=["states:StartExecution"], resources=[_states_arn(stack, "stateMachine", n) for n in names]
+            ),
+            iam.PolicyStatement(actions=["states:DescribeStateMachineAlias"], resources=list(aliases.values())),
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"], resources=[_states_arn(stack, "execution", n) for n in names]
+            ),
+        ]
+        self._policy(
+            self.api,
+            "StartRuns",
+            runs,
+            "Runs start on a workflow's versions (<state machine>:<n>), and their executions are named by "
+            "run id at run time; only this stack's state machines and their executions.",
+            [f"{_STATES}:{kind}:{name}:*" for kind in ("stateMachine", "execution") for name in names],
         )
-        self.api.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:DescribeStateMachineAlias"], resources=list(aliases.values()))
-        )
-        for live in workflows.values():
-            live.state_machine.grant_execution(self.api, "states:DescribeExecution")
+
+    def _policy(
+        self,
+        function: lambda_.Function,
+        purpose: str,
+        statements: list[iam.PolicyStatement],
+        why: str,
+        wildcards: list[str],
+    ) -> None:
+        """`statements` as the inline policy `<function><purpose>` of `function`'s role. `wildcards`
+        are the resources with a `*` they hold (as cdk-nag writes them), `why` the reason each is needed."""
+        policy = iam.Policy(self, f"{function.node.id}{purpose}", statements=statements)
+        assert function.role is not None
+        function.role.attach_inline_policy(policy)
+        nag.acknowledge(policy, {f"IAM5[Resource::{wildcard}]": why for wildcard in wildcards})
 
     def _build_function(self, logical_id: str, handler: str, timeout_seconds: int) -> lambda_.Function:
         function = lambda_.Function(
@@ -159,6 +246,22 @@ class SutramFunctions(Construct):
             ),
         )
         cast(lambda_.CfnFunction, function.node.default_child).override_logical_id(logical_id)
+        if self._runtime.name != constants.LAMBDA_RUNTIME_PYTHON:
+            nag.acknowledge(
+                function,
+                {
+                    "L1": f"The deployment chose {self._runtime.name} (CDK context {constants.CONTEXT_LAMBDA_PYTHON}); "
+                    f"the default is the newest Python runtime, {constants.LAMBDA_RUNTIME_PYTHON}."
+                },
+            )
+        nag.acknowledge(
+            function,
+            {
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]": "AWS's "
+                "managed basic execution policy grants only logs:CreateLogGroup, CreateLogStream and "
+                "PutLogEvents, which the function needs to write its own log group.",
+            },
+        )
         return function
 
     def _publish_events_statement(self) -> iam.PolicyStatement:

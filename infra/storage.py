@@ -8,7 +8,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra import constants
+from infra import constants, nag
 from sutram.store import keys
 
 
@@ -48,12 +48,28 @@ class Storage(Construct):
         return table
 
     def _build_bucket(self) -> s3.Bucket:
+        # Who read or wrote which artifact, for audits (server access logs, kept ACCESS_LOG_DAYS).
+        access_logs = s3.Bucket(
+            self,
+            "ArtifactAccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireLogs", expiration=Duration.days(constants.ACCESS_LOG_DAYS))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        nag.acknowledge(
+            access_logs, {"S1": "It is the access-log bucket: its own access cannot be logged into itself."}
+        )
         return s3.Bucket(
             self,
             "Artifacts",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             encryption=s3.BucketEncryption.S3_MANAGED,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
             versioned=False,
             lifecycle_rules=[
                 s3.LifecycleRule(

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_cdk import App
 
-from infra import constants
+from infra import constants, nag
 from infra.bundling import REPO_ROOT
 from infra.stack import SutramStack
 
@@ -40,6 +40,7 @@ def synth_template(
 
 def _synth(workflows_dir: Path, bundle: bool, context: dict[str, Any] | None, outdir: Path) -> dict[str, Any]:
     app = App(outdir=str(outdir), context=cdk_json_context() | (context or {}))
+    nag.check(app)
     SutramStack(app, constants.STACK_NAME, workflows_dir=workflows_dir, bundle=bundle)
     template: dict[str, Any] = app.synth().get_stack_by_name(constants.STACK_NAME).template
     return template

@@ -60,9 +60,9 @@ LAMBDA_TASK_ROOT = "/var/task"  # where Lambda puts a function's code; locally, 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Where local runs differ from AWS, in every sandbox and in this process: the services are the
 # moto server's (credentials it accepts), there is no X-Ray daemon to send traces to, and logs are
-# quiet. Metrics are written as on AWS (EMF lines in the logs). Besides these: a value under /var/task names the
-# same path in the function's asset; a variable whose deployed value CloudFormation resolves from
-# Secrets Manager gets a fresh local value (SECRETS); drills (inject_faults) add variables per run.
+# quiet. Metrics are written as on AWS (EMF lines in the logs). Besides these: a value under
+# /var/task names the same path in the function's asset, and drills (inject_faults) add variables
+# per run.
 LOCAL_OVERRIDES = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -71,7 +71,6 @@ LOCAL_OVERRIDES = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
-SECRETS = ("SUTRAM_CALLBACK_SECRET",)
 OBSERVER = Path(__file__).with_name("observe.py")
 
 
@@ -101,7 +100,6 @@ class LocalCloud:
         sandbox, besides the model-call counter (localcloud/bootstrap.py)."""
         self.template = template
         self.assets = dict(assets)
-        self.secrets = {name: secrets.token_hex(32) for name in SECRETS}
         self.environment = dict(environment or {})
         self.extensions = [OBSERVER, *(extensions or [])]
         self.functions: dict[str, LocalFunction] = {}
@@ -147,6 +145,7 @@ class LocalCloud:
         self._create_tables()
         self._create_buckets()
         self._create_user_pools()
+        self._create_secrets()
         self._name_functions()
         self._create_state_machines()
         self._create_functions()
@@ -207,9 +206,8 @@ class LocalCloud:
             else value
             for name, value in function.environment.items()
         }
-        local_secrets = {name: value for name, value in self.secrets.items() if name in template}
         overrides = LOCAL_OVERRIDES | {"AWS_ENDPOINT_URL": self.endpoint}
-        return template | local_secrets | overrides | self.environment
+        return template | overrides | self.environment
 
     def _log(self, function_name: str, line: str) -> None:
         """CloudWatch Logs' stand-in: a sandbox's stderr, kept in `logs` and echoed on this
@@ -264,7 +262,7 @@ class LocalCloud:
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         boto3.client("lambda").create_function(
             FunctionName=name,
-            Runtime="python3.13",
+            Runtime="python3.14",
             Role=LOCAL_ROLE,
             Handler=handler,
             Code={"ZipFile": _empty_zip()},
@@ -352,6 +350,19 @@ class LocalCloud:
             )["UserPoolClient"]
             self._physical[logical_id] = app_client["ClientId"]
 
+    def _create_secrets(self) -> None:
+        """Each secret with a value generated as its GenerateSecretString says (a fresh one per cloud)."""
+        client = boto3.client("secretsmanager")
+        for logical_id, resource in resources_of_type(self.template, "AWS::SecretsManager::Secret").items():
+            generate = resource.get("Properties", {}).get("GenerateSecretString", {})
+            generated = secrets.token_urlsafe(36)
+            if key := generate.get("GenerateStringKey"):
+                value = json.dumps(json.loads(generate.get("SecretStringTemplate", "{}")) | {key: generated})
+            else:
+                value = generated
+            arn = client.create_secret(Name=f"sutram-{logical_id}", SecretString=value)["ARN"]
+            self._physical[logical_id] = self._arns[logical_id] = arn  # Ref of a secret is its ARN
+
     def _name_functions(self) -> None:
         # Names first: state machines invoke the functions, and the functions' environments name
         # each other, the state machines and their aliases.
@@ -372,7 +383,7 @@ class LocalCloud:
             environment = self._resolve(props.get("Environment", {}).get("Variables", {}))
             client.create_function(
                 FunctionName=logical_id,
-                Runtime=props.get("Runtime", "python3.13"),
+                Runtime=props.get("Runtime", "python3.14"),
                 Role=LOCAL_ROLE,
                 Handler=handler,
                 Code={"ZipFile": placeholder},

@@ -48,7 +48,7 @@ class LocalFunction:
     environment: Mapping[str, str]  # the template's Environment, resolved
     timeout_seconds: int
     memory_mb: int = 128
-    runtime: str = "python3.13"
+    runtime: str = "python3.14"
     arn: str = ""
 
 

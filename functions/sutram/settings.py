@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_LEASE_MARGIN_SECONDS = 30
 
@@ -41,7 +41,8 @@ class Settings(BaseModel):
     workflows_dir: Path = Field(Path("workflows"), alias="SUTRAM_WORKFLOWS_DIR")
     # HMAC-SHA256 key of approval callback links (sutram.approvals.links). In AWS the stack passes a Secrets
     # Manager secret to the API function (docs/api.md). Empty: no link is made or accepted.
-    callback_secret: SecretStr = Field(SecretStr(""), alias="SUTRAM_CALLBACK_SECRET")
+    # The Secrets Manager secret whose keys sign approval callback links (sutram.store.signing_keys).
+    callback_secret_arn: str = Field("", alias="SUTRAM_CALLBACK_SECRET_ARN")
     # The API's public base URL, for the signed links in approval notifications (empty: relative links).
     public_api_url: str = Field("", alias="SUTRAM_PUBLIC_API_URL")
 

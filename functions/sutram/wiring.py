@@ -23,6 +23,7 @@ from sutram.store.approvals import ApprovalStore
 from sutram.store.artifacts import ArtifactStore
 from sutram.store.checkpoints import CheckpointStore
 from sutram.store.runs import RunStore
+from sutram.store.signing_keys import SigningKeys
 
 
 def settings() -> Settings:
@@ -58,6 +59,11 @@ def provider(name: str) -> ModelProvider:
 
 
 @cache
+def signing_keys() -> SigningKeys:
+    return SigningKeys(client("secretsmanager"), settings().callback_secret_arn)
+
+
+@cache
 def step_runtime() -> StepRuntime:
     config = settings()
     return StepRuntime(
@@ -82,8 +88,8 @@ def approval_runtime() -> ApprovalRuntime:
         webhook_url=config.approval_webhook_url,
         stepfunctions=client("stepfunctions"),
     )
-    if secret := config.callback_secret.get_secret_value():
-        runtime.links = signed_links(config.public_api_url, secret)
+    if config.callback_secret_arn:
+        runtime.links = signed_links(config.public_api_url, signing_keys().current)
     return runtime
 
 
@@ -104,7 +110,7 @@ def approvals_backend() -> ApprovalsBackend:
     return ApprovalsBackend(
         store=approval_store(),
         stepfunctions=client("stepfunctions"),
-        callback_secret=settings().callback_secret.get_secret_value(),
+        link_keys=signing_keys().accepted if settings().callback_secret_arn else tuple,
     )
 
 
@@ -118,6 +124,7 @@ def reset() -> None:
         artifact_store,
         approval_store,
         provider,
+        signing_keys,
         step_runtime,
         approval_runtime,
         runs_backend,

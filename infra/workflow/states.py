@@ -21,7 +21,8 @@ becomes the output of the run, of the enclosing choice, of a map iteration or of
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -31,7 +32,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from infra import constants
+from infra import constants, nag
 from infra.workflow.agent import agent_states
 from infra.workflow.approvals import approval_states
 from infra.workflow.conditions import choice_rule
@@ -118,7 +119,32 @@ class WorkflowStateMachine(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(chain),
             comment=definition.description or f"Sutram workflow {definition.name}",
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+            # Every event, never its data: inputs and outputs hold tenants' content and task tokens.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        )
+        stack = Stack.of(self)
+        machine_id = stack.resolve(
+            stack.get_logical_id(cast(sfn.CfnStateMachine, self.state_machine.node.default_child))
+        )
+        executions = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:" + json.dumps(
+            {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": machine_id}]}]}, separators=(",", ":")
+        )
+        child_runs = (
+            "A distributed map runs its iterations as child executions of this state machine, named at run "
+            "time; CDK's grant covers only this machine's executions."
+        )
+        nag.acknowledge(
+            self.state_machine,
+            {
+                f"IAM5[Resource::{executions}:*]": child_runs,
+                f"IAM5[Resource::{executions}/*:*]": child_runs,
+                "IAM5[Resource::*]": "Step Functions' log delivery (logs:*LogDelivery, DescribeLogGroups, "
+                "ResourcePolicies) and X-Ray actions support no resource-level permissions.",
+                f"IAM5[Resource::<{step_function.node.id}.Arn>:*]": "CDK's invoke grant covers the versions "
+                "and aliases of Sutram's own step function, and no other function.",
+                f"IAM5[Resource::<{finish_function.node.id}.Arn>:*]": "CDK's invoke grant covers the versions "
+                "and aliases of Sutram's own finish function, and no other function.",
+            },
         )
         if self._continues:
             # A long agent loop continues the run in a fresh execution of this machine (any version).
@@ -130,6 +156,14 @@ class WorkflowStateMachine(Construct):
             )
             self.state_machine.add_to_role_policy(
                 iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine, f"{machine}:*"])
+            )
+            nag.acknowledge(
+                self.state_machine,
+                {
+                    f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
+                    f"{Stack.of(self).stack_name}-{definition.name}:*]": "An agent continues its run in a fresh "
+                    "execution of this same state machine, on the version the run started on.",
+                },
             )
 
     def _sequence(

@@ -21,7 +21,7 @@ from sutram.tools import USER_PACKAGE, get_tool
 from tests.support import REPO
 
 # The asset's dependencies are pip-installed for the runtime's Python (`pip --python-version`), and
-# compiled wheels (pydantic-core's) only load in that Python. The deployed runtime is python3.13
+# compiled wheels (pydantic-core's) only load in that Python. The deployed runtime is python3.14
 # (cdk.json), which this machine may not have; so this test synthesizes for the interpreter running
 # it, through the same context setting a deployment uses: the asset is built exactly the same way,
 # for a Python that can import it here.

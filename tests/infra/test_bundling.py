@@ -45,7 +45,7 @@ def test_dependencies_are_installed_once_for_lambda_without_runtime_packages(
     second = bundling.installed_dependencies(["PyYAML==6.0.3"])
 
     assert first == second and len(calls) == 1
-    assert {"--platform", "manylinux2014_x86_64", "--python-version", "3.13", "--only-binary=:all:"} <= set(calls[0])
+    assert {"--platform", "manylinux2014_x86_64", "--python-version", "3.14", "--only-binary=:all:"} <= set(calls[0])
     assert sorted(path.name for path in first.iterdir()) == ["yaml"]
     assert [path.name for path in tmp_path.iterdir()] == [first.name]  # no staging directory left behind
 
@@ -91,6 +91,7 @@ def test_bundled_synth_stages_an_asset_ready_for_lambda(tmp_path: Path) -> None:
     (asset,) = tmp_path.glob("asset.*")
     assert (asset / "sutram" / "handlers" / "step.py").is_file()
     assert (asset / "workflows" / "document-analysis.yaml").is_file()
-    assert list((asset / "pydantic_core").glob("*.cpython-313-x86_64-linux-gnu.so"))
+    python = constants.LAMBDA_RUNTIME_PYTHON.removeprefix("python").replace(".", "")
+    assert list((asset / "pydantic_core").glob(f"*.cpython-{python}-x86_64-linux-gnu.so"))  # built for the runtime
     assert (asset / "aws_lambda_powertools").is_dir()
     assert not list(asset.glob("boto*")) and not (asset / "bin").exists()

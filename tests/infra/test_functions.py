@@ -1,4 +1,5 @@
-"""The three functions: one code asset, Python 3.13, traced, configured and least-privileged."""
+"""The four functions: one code asset, Python 3.14 (the newest Lambda runtime), traced, configured
+and least-privileged; the link-signing keys read at run time and rotated."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ HANDLERS = {
     constants.STEP_FUNCTION_ID: ("sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT),
     constants.FINISH_FUNCTION_ID: ("sutram.handlers.finish.handler", constants.FINISH_FUNCTION_TIMEOUT),
     constants.API_FUNCTION_ID: ("sutram.handlers.api.handler", constants.API_FUNCTION_TIMEOUT),
+    constants.ROTATE_FUNCTION_ID: ("sutram.handlers.rotate.handler", constants.ROTATE_FUNCTION_TIMEOUT),
 }
 
 
@@ -24,14 +26,16 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for statement in statements for action in statement_actions(statement)}
 
 
-def test_exactly_three_functions_share_one_code_asset(template: dict[str, Any]) -> None:
+def test_exactly_four_functions_share_one_code_asset(template: dict[str, Any]) -> None:
     functions = Template.from_json(template).find_resources("AWS::Lambda::Function")
     assert set(functions) == set(HANDLERS)
     assert len({json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions.values()}) == 1
 
 
 @pytest.mark.parametrize("function_id", list(HANDLERS))
-def test_function_runs_python_313_traced_with_its_handler_and_timeout(cdk_template: Template, function_id: str) -> None:
+def test_function_runs_the_newest_python_traced_with_its_handler_and_timeout(
+    cdk_template: Template, function_id: str
+) -> None:
     handler, timeout = HANDLERS[function_id]
     cdk_template.has_resource_properties(
         "AWS::Lambda::Function",
@@ -55,12 +59,30 @@ def test_function_environment_names_table_bucket_workflows_and_model(
     assert variables["POWERTOOLS_SERVICE_NAME"] == "sutram"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Sutram"
     assert variables["SUTRAM_TABLE"] == {"Ref": _logical_id(template, "AWS::DynamoDB::Table")}
-    assert variables["SUTRAM_BUCKET"] == {"Ref": _logical_id(template, "AWS::S3::Bucket")}
+    assert variables["SUTRAM_BUCKET"] == {"Ref": _artifacts_bucket(template)}
     assert variables["SUTRAM_WORKFLOWS_DIR"] == "/var/task/workflows"
     # The session template is synthesized with the local context (tests/conftest.py).
     assert variables["SUTRAM_MODEL_PROVIDER"] == "scripted"
     assert variables["SUTRAM_MODEL_ID"] == "sutram.scripted-v1"
     assert variables["SUTRAM_OFFLOAD_THRESHOLD_BYTES"] == str(constants.DEFAULT_OFFLOAD_THRESHOLD)
+
+
+def test_the_link_signing_keys_are_read_at_run_time_and_rotated_every_30_days(template: dict[str, Any]) -> None:
+    (secret_id,) = Template.from_json(template).find_resources("AWS::SecretsManager::Secret")
+    for function_id in (constants.API_FUNCTION_ID, constants.STEP_FUNCTION_ID):
+        variables = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+        assert variables["SUTRAM_CALLBACK_SECRET_ARN"] == {"Ref": secret_id}  # where the keys are, not the keys
+        reads = [
+            s for s in role_statements(template, function_id) if "secretsmanager:GetSecretValue" in statement_actions(s)
+        ]
+        assert [s["Resource"] for s in reads] == [{"Ref": secret_id}]
+    for function_id in HANDLERS:
+        variables = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+        assert not any("secretsmanager" in json.dumps(value) or 'SECRET"' in name for name, value in variables.items())
+    (schedule,) = Template.from_json(template).find_resources("AWS::SecretsManager::RotationSchedule").values()
+    assert schedule["Properties"]["SecretId"] == {"Ref": secret_id}
+    assert schedule["Properties"]["RotationLambdaARN"] == {"Fn::GetAtt": [constants.ROTATE_FUNCTION_ID, "Arn"]}
+    assert schedule["Properties"]["RotationRules"]["ScheduleExpression"] == "rate(30 days)"
 
 
 def test_api_function_knows_the_state_machine_of_every_workflow(template: dict[str, Any], definitions: list) -> None:
@@ -108,7 +130,7 @@ def test_finish_function_only_writes_the_table(cdk_template: Template) -> None:
 
 def test_api_function_may_start_and_describe_executions_but_not_call_models(cdk_template: Template) -> None:
     actions = _actions(role_statements(cdk_template.to_json(), constants.API_FUNCTION_ID))
-    assert {"states:StartExecution", "states:DescribeExecution", "dynamodb:Query", "s3:GetObject*"} <= actions
+    assert {"states:StartExecution", "states:DescribeExecution", "dynamodb:Query", "s3:GetObject"} <= actions
     assert not any(action.startswith("bedrock:") for action in actions)
 
 
@@ -120,6 +142,30 @@ def test_context_defaults_apply_when_cdk_json_says_nothing() -> None:
 def test_unknown_model_provider_in_context_fails_synth_naming_the_key() -> None:
     with pytest.raises(ValueError, match="sutram:modelProvider"):
         RuntimeConfig.from_context(App(context={"sutram:modelProvider": "gpt"}).node)
+
+
+def test_artifacts_are_read_and_written_under_tenants_only(template: dict[str, Any]) -> None:
+    def s3_statements(function_id: str) -> list[dict[str, Any]]:
+        statements = role_statements(template, function_id)
+        return [s for s in statements if any(a.startswith("s3:") for a in statement_actions(s))]
+
+    objects = {"Fn::Join": ["", [{"Fn::GetAtt": [_artifacts_bucket(template), "Arn"]}, "/tenants/*"]]}
+    for function_id in (constants.STEP_FUNCTION_ID, constants.API_FUNCTION_ID):
+        statements = s3_statements(function_id)
+        assert [(sorted(statement_actions(s)), s["Resource"]) for s in statements] == [
+            (["s3:GetObject", "s3:PutObject"], objects)
+        ]
+    assert s3_statements(constants.FINISH_FUNCTION_ID) == []
+
+
+def _artifacts_bucket(template: dict[str, Any]) -> str:
+    """The bucket the functions keep artifacts in (the other one holds its access logs)."""
+    (logical_id,) = [
+        key
+        for key, value in template["Resources"].items()
+        if value["Type"] == "AWS::S3::Bucket" and "LoggingConfiguration" in value["Properties"]
+    ]
+    return logical_id
 
 
 def _logical_id(template: dict[str, Any], resource_type: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk.assertions import Match, Template
 
 from infra import constants
@@ -50,8 +52,8 @@ def test_runs_index_projects_everything(cdk_template: Template) -> None:
     )
 
 
-def test_bucket_is_private_encrypted_unversioned_and_retained(cdk_template: Template) -> None:
-    cdk_template.resource_count_is("AWS::S3::Bucket", 1)
+def test_buckets_are_private_encrypted_unversioned_and_retained(cdk_template: Template) -> None:
+    cdk_template.resource_count_is("AWS::S3::Bucket", 2)  # the artifacts, and their access logs
     cdk_template.has_resource(
         "AWS::S3::Bucket",
         {
@@ -74,6 +76,17 @@ def test_bucket_is_private_encrypted_unversioned_and_retained(cdk_template: Temp
             ),
         },
     )
+
+
+def test_the_artifact_bucket_logs_every_access_to_the_access_log_bucket(template: dict[str, Any]) -> None:
+    buckets = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::S3::Bucket"}
+    (artifacts,) = [v for v in buckets.values() if "LoggingConfiguration" in v["Properties"]]
+    (logs_id,) = [k for k, v in buckets.items() if "LoggingConfiguration" not in v["Properties"]]
+    assert artifacts["Properties"]["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": logs_id},
+        "LogFilePrefix": "artifacts/",
+    }
+    assert buckets[logs_id]["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 365
 
 
 def test_bucket_policy_denies_requests_without_tls(cdk_template: Template) -> None:

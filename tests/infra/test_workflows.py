@@ -67,7 +67,7 @@ def test_one_standard_traced_logged_state_machine_per_workflow(
                 "TracingConfiguration": {"Enabled": True},
                 "LoggingConfiguration": {
                     "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": Match.any_value()}}],
-                    "Level": "ERROR",
+                    "Level": "ALL",
                     "IncludeExecutionData": False,
                 },
             },

@@ -19,6 +19,7 @@ import pytest
 from moto.awslambda_simple import models as lambda_simple
 
 from localcloud.cloud import ACCOUNT, REGION, LocalCloud
+from sutram.store.signing_keys import SigningKeys
 from tests.integration.support import wait_for_execution
 
 SEAM = "moto.awslambda_simple.models.lambda_simple_backends[account][region].invoke"
@@ -192,3 +193,17 @@ def test_the_state_machines_come_from_the_synthesized_template(local_cloud, temp
     assert set(local_cloud.state_machines) == synthesized
     listed = {m["name"] for m in boto3.client("stepfunctions").list_state_machines()["stateMachines"]}
     assert synthesized <= listed
+
+
+def test_secrets_manager_rotates_the_link_keys_through_the_template_s_rotation_function(local_cloud):
+    rotate = local_cloud.function_named("sutram.handlers.rotate.handler")
+    secret = local_cloud.function_named("sutram.handlers.api.handler").environment["SUTRAM_CALLBACK_SECRET_ARN"]
+    client = boto3.client("secretsmanager")
+    before = SigningKeys(client, secret, max_age=0).current()
+    invoked = local_cloud.invocations[rotate.name]
+
+    client.rotate_secret(SecretId=secret, RotationLambdaARN=rotate.arn, RotationRules={"AutomaticallyAfterDays": 30})
+
+    keys = SigningKeys(client, secret, max_age=0).accepted()
+    assert keys[1:] == (before,) and keys[0] != before
+    assert local_cloud.invocations[rotate.name] == invoked + 4  # createSecret, setSecret, testSecret, finishSecret

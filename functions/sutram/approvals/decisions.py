@@ -10,7 +10,7 @@ token goes from the store straight to `complete` and never into a response.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,7 +57,8 @@ class ApprovalsBackend:
 
     store: ApprovalStore
     stepfunctions: Any  # a boto3 Step Functions client
-    callback_secret: str = field(default="", repr=False)  # "": no callback link is made or accepted
+    # The keys a callback link may be signed with (sutram.store.signing_keys); none: no link is accepted.
+    link_keys: Callable[[], Sequence[str]] = field(default=tuple, repr=False)
     now: Callable[[], datetime] = field(default=utc_now)
 
 
@@ -88,7 +89,7 @@ def decide(backend: ApprovalsBackend, caller: Caller, approval_id: str, request:
 
 def link_claims(backend: ApprovalsBackend, token: str) -> links.LinkClaims:
     try:
-        return links.verify(token, backend.callback_secret, backend.now())
+        return links.verify(token, backend.link_keys(), backend.now())
     except links.InvalidLink as exc:
         raise InvalidCallbackLink(str(exc)) from None
 

@@ -2,8 +2,9 @@
 
 A link is `<base_url>/callbacks/approvals/<token>`; the token is `<payload>.<signature>`, both base64url,
 the payload the JSON of `LinkClaims` (approval id, tenant, outcome, the approver it names, expiry, nonce)
-and the signature HMAC-SHA256 of the payload under `SUTRAM_CALLBACK_SECRET`. `verify` refuses a token
-that is malformed, forged or altered (signature), or expired. A link expires 24 hours after it is made,
+and the signature HMAC-SHA256 of the payload under the current signing key (sutram.store.signing_keys).
+`verify` accepts the current or the previous key, and refuses a token that is malformed, forged or
+altered (signature), or expired. A link expires 24 hours after it is made,
 or at the approval's deadline if that comes first.
 
 Single use: an approval is decided at most once (`ApprovalStore.decide` is a conditional write), so
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -47,7 +49,7 @@ class LinkClaims(BaseModel):
 def make_links(record: ApprovalRecord, base_url: str, now: datetime, secret: str) -> dict[str, str]:
     """{"approve": url, "reject": url} for a pending approval."""
     if not secret:
-        raise ValueError("no callback secret is configured (SUTRAM_CALLBACK_SECRET)")
+        raise ValueError("no signing key is configured (SUTRAM_CALLBACK_SECRET_ARN)")
     expires = min(now + LINK_LIFETIME, datetime.fromisoformat(record.expires_at))
     links: dict[str, str] = {}
     for outcome in ("approve", "reject"):
@@ -68,10 +70,12 @@ def sign(claims: LinkClaims, secret: str) -> str:
     return f"{payload}.{_encode(_mac(payload, secret))}"
 
 
-def verify(token: str, secret: str, now: datetime) -> LinkClaims:
+def verify(token: str, keys: Sequence[str], now: datetime) -> LinkClaims:
+    """The claims of a token signed with one of `keys`; InvalidLink otherwise."""
     payload, _, signature = token.partition(".")
     try:
-        valid = bool(secret) and hmac.compare_digest(_decode(signature), _mac(payload, secret))
+        mac = _decode(signature)
+        valid = any(hmac.compare_digest(mac, _mac(payload, key)) for key in keys if key)
         claims = LinkClaims.model_validate_json(_decode(payload)) if valid else None
     except (ValueError, binascii.Error, ValidationError):
         claims = None

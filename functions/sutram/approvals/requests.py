@@ -65,14 +65,13 @@ def api_links(record: ApprovalRecord) -> dict[str, str]:
 
 
 def signed_links(
-    base_url: str, secret: str, clock: Callable[[], datetime] = utc_now
+    base_url: str, key: Callable[[], str], clock: Callable[[], datetime] = utc_now
 ) -> Callable[[ApprovalRecord], dict[str, str]]:
-    """The API path plus single-use, expiring approve/reject callback links (sutram.approvals.links)."""
+    """The API path plus single-use, expiring approve/reject callback links (sutram.approvals.links),
+    signed with the current `key()`."""
 
     def links(record: ApprovalRecord) -> dict[str, str]:
-        return {"approval": f"{base_url}/approvals/{record.approval_id}"} | make_links(
-            record, base_url, clock(), secret
-        )
+        return {"approval": f"{base_url}/approvals/{record.approval_id}"} | make_links(record, base_url, clock(), key())
 
     return links
 

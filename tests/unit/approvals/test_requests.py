@@ -219,7 +219,7 @@ def test_an_inconsistent_approval_step_is_refused(change, message):
 
 
 def test_with_a_callback_secret_notifications_carry_signed_approve_and_reject_links(runtime, monkeypatch):
-    runtime.links = requests.signed_links("https://api.example.com/v1", "s3cret", clock=lambda: NOW)
+    runtime.links = requests.signed_links("https://api.example.com/v1", lambda: "s3cret", clock=lambda: NOW)
 
     request_approval(task(), runtime, NOW)
 
@@ -229,6 +229,6 @@ def test_with_a_callback_secret_notifications_carry_signed_approve_and_reject_li
     assert links["approval"] == f"https://api.example.com/v1/approvals/{approval_id}"
     for outcome in ("approve", "reject"):
         assert links[outcome].startswith("https://api.example.com/v1/callbacks/approvals/")
-        claims = verify(links[outcome].rsplit("/", 1)[1], "s3cret", NOW)
+        claims = verify(links[outcome].rsplit("/", 1)[1], ["s3cret"], NOW)
         assert (claims.approval_id, claims.tenant, claims.outcome) == (approval_id, "acme", outcome)
     assert TOKEN not in entry["Detail"]

@@ -4,11 +4,13 @@ links, and the task token never leaving the store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -89,10 +91,13 @@ class Approvals:
 
 @pytest.fixture
 def approvals(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
-    monkeypatch.setenv("SUTRAM_CALLBACK_SECRET", SECRET)
     completed: list[tuple[ApprovalRecord, str]] = []
     monkeypatch.setattr(decisions, "complete", lambda record, token, _client: completed.append((record, token)))
     with api_environment(monkeypatch) as api:
+        # The link-signing keys, as the stack's secret holds them (sutram.store.signing_keys).
+        secret = boto3.client("secretsmanager").create_secret(Name="links", SecretString=json.dumps({"key": SECRET}))
+        monkeypatch.setenv("SUTRAM_CALLBACK_SECRET_ARN", secret["ARN"])
+        wiring.reset()
         yield Approvals(api, completed)
 
 
