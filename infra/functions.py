@@ -28,7 +28,6 @@ from infra.versions import LiveVersion
 from sutram.definition import ModelSpec
 
 _LAMBDA_PYTHON = re.compile(r"python3\.\d+")
-_STATES = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"  # as cdk-nag writes a states ARN
 
 
 def _states_arn(stack: Stack, resource: str, name: str) -> str:
@@ -117,7 +116,6 @@ class SutramFunctions(Construct):
         table.grant_write_data(self.finish)
         table.grant_read_write_data(self.api)
         stack = Stack.of(self)
-        bucket_id = stack.resolve(stack.get_logical_id(cast(s3.CfnBucket, bucket.node.default_child)))
         for function in (self.step, self.api):
             # put_object, get_object and presigned GETs (sutram.store.artifacts), under tenants/ only.
             artifacts = bucket.arn_for_objects(f"{constants.ARTIFACTS_PREFIX}*")
@@ -127,7 +125,6 @@ class SutramFunctions(Construct):
                 [iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[artifacts])],
                 "Artifacts are objects named at run time under tenants/<tenant>/ in Sutram's own bucket; "
                 "only GetObject and PutObject.",
-                [f"<{bucket_id}.Arn>/{constants.ARTIFACTS_PREFIX}*"],
             )
         self._policy(
             self.step,
@@ -135,10 +132,6 @@ class SutramFunctions(Construct):
             [self._model_invocation_statement()],
             "Workflows name their Bedrock model per step, in definitions deployed with the code; only "
             "InvokeModel, on foundation models and this account's inference profiles.",
-            [
-                "arn:<AWS::Partition>:bedrock:*::foundation-model/*",
-                "arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:inference-profile/*",
-            ],
         )
         self.step.add_to_role_policy(self._publish_events_statement())
         # Resuming a waiting `approval` task: the step function when a retried request finds the
@@ -150,7 +143,6 @@ class SutramFunctions(Construct):
                 [self._task_response_statement()],
                 "By this stack's state machine name prefix: a grant on the state machines themselves would "
                 "make them and the functions they invoke depend on each other.",
-                [f"{_STATES}:stateMachine:{stack.stack_name}-*"],
             )
         table_id = stack.resolve(stack.get_logical_id(cast(dynamodb.CfnTable, table.node.default_child)))
         for function in (self.step, self.finish, self.api, self.rotate):
@@ -211,23 +203,18 @@ class SutramFunctions(Construct):
             runs,
             "Runs start on a workflow's versions (<state machine>:<n>), and their executions are named by "
             "run id at run time; only this stack's state machines and their executions.",
-            [f"{_STATES}:{kind}:{name}:*" for kind in ("stateMachine", "execution") for name in names],
         )
 
     def _policy(
-        self,
-        function: lambda_.Function,
-        purpose: str,
-        statements: list[iam.PolicyStatement],
-        why: str,
-        wildcards: list[str],
+        self, function: lambda_.Function, purpose: str, statements: list[iam.PolicyStatement], why: str
     ) -> None:
-        """`statements` as the inline policy `<function><purpose>` of `function`'s role. `wildcards`
-        are the resources with a `*` they hold (as cdk-nag writes them), `why` the reason each is needed."""
+        """`statements` as the inline policy `<function><purpose>` of `function`'s role; `why` is the
+        reason each resource with a `*` in them needs it (acknowledged one resource at a time)."""
         policy = iam.Policy(self, f"{function.node.id}{purpose}", statements=statements)
         assert function.role is not None
         function.role.attach_inline_policy(policy)
-        nag.acknowledge(policy, {f"IAM5[Resource::{wildcard}]": why for wildcard in wildcards})
+        wildcards = {nag.flat(self, r) for statement in statements for r in statement.resources}
+        nag.acknowledge(policy, {f"IAM5[Resource::{w}]": why for w in sorted(wildcards) if "*" in w})
 
     def _build_function(self, logical_id: str, handler: str, timeout_seconds: int) -> lambda_.Function:
         function = lambda_.Function(

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -33,6 +33,26 @@ def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:
     Validations.of(scope).acknowledge(
         *(Acknowledgment(id=f"{PACK}::{PACK}-{rule}", reason=reason) for rule, reason in findings.items())
     )
+
+
+def flat(scope: IConstruct, value: Any) -> str:
+    """`value` (an ARN, tokens and all) as cdk-nag writes it in a finding: `<Ref>`, `<Id.Attr>`,
+    the rest as JSON (cdk-nag's flattenCfnReference), so an acknowledgment names exactly one resource."""
+
+    def visit(node: Any) -> str:
+        if isinstance(node, str):
+            return node.replace("${", "<").replace("}", ">")
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(visit(item) for item in items)
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{visit(resource)}.{visit(attribute)}>"
+        if "Ref" in node:
+            return f"<{visit(node['Ref'])}>"
+        return json.dumps(node, separators=(",", ":"))
+
+    return visit(Stack.of(scope).resolve(value))
 
 
 def acknowledged(template: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:

@@ -160,8 +160,7 @@ class WorkflowStateMachine(Construct):
             nag.acknowledge(
                 self.state_machine,
                 {
-                    f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
-                    f"{Stack.of(self).stack_name}-{definition.name}:*]": "An agent continues its run in a fresh "
+                    f"IAM5[Resource::{nag.flat(self, machine)}:*]": "An agent continues its run in a fresh "
                     "execution of this same state machine, on the version the run started on.",
                 },
             )
