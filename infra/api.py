@@ -97,7 +97,9 @@ class Api(Construct):
             cloud_watch_role=True,
             deploy_options=apigw.StageOptions(
                 stage_name=constants.API_STAGE_NAME,
-                tracing_enabled=True,
+                # No X-Ray on the stage: its segments record each request's full URL, and a
+                # callback link's path is its credential. The functions' own traces remain.
+                tracing_enabled=False,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=_access_log_format(),
                 throttling_rate_limit=constants.API_THROTTLE_RATE,

@@ -59,7 +59,7 @@ ENV_WORKFLOWS_DIR = "SUTRAM_WORKFLOWS_DIR"
 ENV_EVENT_BUS = "SUTRAM_EVENT_BUS"
 ENV_APPROVAL_WEBHOOK_URL = "SUTRAM_APPROVAL_WEBHOOK_URL"
 ENV_CALLBACK_SECRET_ARN = "SUTRAM_CALLBACK_SECRET_ARN"
-EVENT_BUS_NAME = "default"  # where `approval` steps publish "Approval requested" events
+EVENT_BUS_SUFFIX = "approvals"  # the bus `<stack>-approvals` carries "Approval requested" events
 LAMBDA_WORKFLOWS_DIR = "/var/task/workflows"  # where the code asset puts workflows/*.yaml
 
 # CDK context keys (cdk.json) and the values used when a key is absent.

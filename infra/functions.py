@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -86,16 +87,23 @@ class SutramFunctions(Construct):
         super().__init__(scope, construct_id)
         self._code = code
         self._runtime = lambda_.Runtime(config.lambda_python, lambda_.RuntimeFamily.PYTHON)
+        # Sutram's own bus for "Approval requested" events, whose details carry live approve/reject
+        # links: only rules made on this bus see them, never the account's default bus.
+        self.approval_events = events.EventBus(
+            self, "ApprovalEvents", event_bus_name=f"{Stack.of(self).stack_name}-{constants.EVENT_BUS_SUFFIX}"
+        )
         self._environment = {
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+            # Traces keep timings and errors, not results: responses hold presigned URLs and links.
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
             constants.ENV_TABLE: table.table_name,
             constants.ENV_BUCKET: bucket.bucket_name,
             constants.ENV_WORKFLOWS_DIR: constants.LAMBDA_WORKFLOWS_DIR,
             constants.ENV_MODEL_PROVIDER: config.model_provider,
             constants.ENV_MODEL_ID: config.model_id,
             constants.ENV_OFFLOAD_THRESHOLD: str(config.offload_threshold_bytes),
-            constants.ENV_EVENT_BUS: constants.EVENT_BUS_NAME,
+            constants.ENV_EVENT_BUS: self.approval_events.event_bus_name,
         } | ({constants.ENV_APPROVAL_WEBHOOK_URL: config.approval_webhook_url} if config.approval_webhook_url else {})
         self.step = self._build_function(
             constants.STEP_FUNCTION_ID, "sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT
@@ -133,7 +141,7 @@ class SutramFunctions(Construct):
             "Workflows name their Bedrock model per step, in definitions deployed with the code; only "
             "InvokeModel, on foundation models and this account's inference profiles.",
         )
-        self.step.add_to_role_policy(self._publish_events_statement())
+        self.approval_events.grant_put_events_to(self.step)
         # Resuming a waiting `approval` task: the step function when a retried request finds the
         # decision already taken, the api function when an approver decides.
         for function in (self.step, self.api):
@@ -250,10 +258,6 @@ class SutramFunctions(Construct):
             },
         )
         return function
-
-    def _publish_events_statement(self) -> iam.PolicyStatement:
-        bus = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=constants.EVENT_BUS_NAME)
-        return iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus])
 
     def _task_response_statement(self) -> iam.PolicyStatement:
         # By name pattern: a grant on the state machines themselves would make them and the step

@@ -146,6 +146,7 @@ class LocalCloud:
         self._create_buckets()
         self._create_user_pools()
         self._create_secrets()
+        self._create_event_buses()
         self._name_functions()
         self._create_state_machines()
         self._create_functions()
@@ -349,6 +350,13 @@ class LocalCloud:
                 ),
             )["UserPoolClient"]
             self._physical[logical_id] = app_client["ClientId"]
+
+    def _create_event_buses(self) -> None:
+        client = boto3.client("events")
+        for logical_id, resource in resources_of_type(self.template, "AWS::Events::EventBus").items():
+            name = resource["Properties"]["Name"]
+            self._arns[logical_id] = client.create_event_bus(Name=name)["EventBusArn"]
+            self._physical[logical_id] = name  # Ref of an event bus is its name
 
     def _create_secrets(self) -> None:
         """Each secret with a value generated as its GenerateSecretString says (a fresh one per cloud)."""

@@ -116,10 +116,19 @@ def test_step_function_may_call_bedrock_models_and_use_table_and_bucket(cdk_temp
     }
 
 
-def test_step_function_may_publish_approval_events_on_the_default_bus(cdk_template: Template) -> None:
-    statements = role_statements(cdk_template.to_json(), constants.STEP_FUNCTION_ID)
-    publish = [s for s in statements if "events:PutEvents" in str(s["Action"])]
-    assert len(publish) == 1 and "event-bus/default" in json.dumps(publish[0]["Resource"])
+def test_approval_events_go_to_sutram_s_own_bus_and_only_the_step_function_publishes(template: dict[str, Any]) -> None:
+    (bus_id,) = Template.from_json(template).find_resources("AWS::Events::EventBus")
+    assert template["Resources"][bus_id]["Properties"]["Name"] == "Sutram-approvals"
+    publish = [
+        s for s in role_statements(template, constants.STEP_FUNCTION_ID) if "events:PutEvents" in str(s["Action"])
+    ]
+    assert [s["Resource"] for s in publish] == [{"Fn::GetAtt": [bus_id, "Arn"]}]
+    for function_id in HANDLERS:
+        variables = template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+        assert variables["SUTRAM_EVENT_BUS"] == {"Ref": bus_id}
+        assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"  # links and presigned URLs stay out of traces
+        others = [s for s in role_statements(template, function_id) if "events:PutEvents" in str(s["Action"])]
+        assert function_id == constants.STEP_FUNCTION_ID or others == []
 
 
 def test_finish_function_only_writes_the_table(cdk_template: Template) -> None:
