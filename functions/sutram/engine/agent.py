@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sutram.contracts import AgentToolTask, AgentTurnTask, Decision, RunRef
@@ -105,7 +106,10 @@ def run_agent_tool(task: AgentToolTask, runtime: StepRuntime) -> dict[str, Any]:
             return _call_summary(task.call, runtime.artifacts.load(run.tenant, recorded))
         return {"call": task.call, "name": call.name, "needs_approval": True}
 
+    at_most_once = offered is not None and get_tool(call.name).delivery == "at_most_once"
+
     def work(claim: Claimed) -> Work:
+        mark = (lambda: runtime.checkpoints.mark_in_flight(claim)) if at_most_once else (lambda: None)
         if offered is None:
             result = _error(call, f"tool {call.name!r} is not available; use one of: {', '.join(_offered(step))}")
         elif asking:  # too large to put before an approver
@@ -114,7 +118,9 @@ def run_agent_tool(task: AgentToolTask, runtime: StepRuntime) -> dict[str, Any]:
             result = _error(call, _not_approved(task.approval))
         else:
             context = ToolContext(tenant=run.tenant, run_id=run.run_id, step_path=key.path, attempt=claim.attempt)
-            result = _run_approved(call, task.approval, context) if task.approval else _run_tool(call, context)
+            result = (
+                _run_approved(call, task.approval, context, mark) if task.approval else _run_tool(call, context, mark)
+            )
         return Work(result.model_dump())
 
     done = run_once(
@@ -123,7 +129,7 @@ def run_agent_tool(task: AgentToolTask, runtime: StepRuntime) -> dict[str, Any]:
         step_type="agent_tool",
         timeout_seconds=step.timeout_seconds,
         delivery=task.delivery,
-        at_most_once=offered is not None and get_tool(call.name).delivery == "at_most_once",
+        at_most_once=at_most_once,
         work=work,
         fault_label=key.path,
         done_point="after_tool_call",
@@ -259,9 +265,9 @@ def tool_call(answer: dict[str, Any], agent_path: str, turn: int, call: int) -> 
     return ToolCall.model_validate(calls[call])
 
 
-def _run_tool(call: ToolCall, context: ToolContext) -> ToolResult:
+def _run_tool(call: ToolCall, context: ToolContext, before_call: Callable[[], None]) -> ToolResult:
     try:
-        value = get_tool(call.name).run(call.arguments, context)
+        value = get_tool(call.name).run(call.arguments, context, before_call)
     except TransientStepError:
         raise
     except Exception as exc:  # the model reads the failure and decides what to do
@@ -274,10 +280,12 @@ def _error(call: ToolCall, message: str) -> ToolResult:
     return ToolResult(call_id=call.id, name=call.name, content=message, is_error=True)
 
 
-def _run_approved(call: ToolCall, approval: Decision, context: ToolContext) -> ToolResult:
+def _run_approved(
+    call: ToolCall, approval: Decision, context: ToolContext, before_call: Callable[[], None]
+) -> ToolResult:
     """Run the call with the arguments as approved; the model reads when an approver changed them."""
     arguments = approval.proposal if approval.proposal is not None else call.arguments
-    result = _run_tool(call.model_copy(update={"arguments": arguments}), context)
+    result = _run_tool(call.model_copy(update={"arguments": arguments}), context, before_call)
     if arguments == call.arguments:
         return result
     edited = json.dumps(arguments, ensure_ascii=False, sort_keys=True)

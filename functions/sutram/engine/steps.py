@@ -7,6 +7,7 @@ inline, or a reference to its S3 artifact when the output is over the offload th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sutram.contracts import StepTask
@@ -21,11 +22,14 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
     step, run = task.step, task.run
     key = StepKey(run.tenant, run.run_id, task.scope + step.id)
 
+    at_most_once = isinstance(step, ToolStep) and get_tool(step.tool).delivery == "at_most_once"
+
     def work(claim: Claimed) -> Work:
         args = resolve(step.input, run, step, task.roots, runtime.artifacts)
         if isinstance(step, LlmStep):
             return _call_model(step, args, runtime)
-        return _call_tool(step, args, key, claim.attempt)
+        mark = (lambda: runtime.checkpoints.mark_in_flight(claim)) if at_most_once else (lambda: None)
+        return _call_tool(step, args, key, claim.attempt, mark)
 
     done = run_once(
         runtime,
@@ -33,7 +37,7 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
         step_type=step.type,
         timeout_seconds=step.timeout_seconds,
         delivery=task.delivery,
-        at_most_once=isinstance(step, ToolStep) and get_tool(step.tool).delivery == "at_most_once",
+        at_most_once=at_most_once,
         work=work,
         fault_label=step.id,
         done_point="after_model_call" if isinstance(step, LlmStep) else "after_tool_call",
@@ -53,6 +57,8 @@ def _call_model(step: LlmStep, args: dict[str, Any], runtime: StepRuntime) -> Wo
     return Work(value, usage)
 
 
-def _call_tool(step: ToolStep, args: dict[str, Any], key: StepKey, attempt: int) -> Work:
+def _call_tool(
+    step: ToolStep, args: dict[str, Any], key: StepKey, attempt: int, before_call: Callable[[], None]
+) -> Work:
     context = ToolContext(tenant=key.tenant, run_id=key.run_id, step_path=key.path, attempt=attempt)
-    return Work(get_tool(step.tool).run(args, context))
+    return Work(get_tool(step.tool).run(args, context, before_call))

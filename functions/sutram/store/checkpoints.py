@@ -31,6 +31,7 @@ from sutram.store.dynamo import RETENTION_SECONDS, epoch, is_condition_failure
 # A checkpoint's status as stored; `step_status` gives it as the API shows every status (upper case).
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 _OWNED = "#status = :running AND attempt = :attempt"
+IN_FLIGHT = "in_flight"  # set right before an at-most-once side effect starts
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,9 @@ class CheckpointStore:
             raise StepInProgress(
                 f"step {key.path!r} of run {key.run_id}: attempt {previous} holds the lease until {lease_expires_at}"
             )
-        if status == RUNNING and at_most_once:
+        if status == RUNNING and at_most_once and existing.get(IN_FLIGHT, {}).get("BOOL"):
             raise OutcomeUnknown(
-                f"step {key.path!r} of run {key.run_id}: an at-most-once attempt started and never "
+                f"step {key.path!r} of run {key.run_id}: an at-most-once call started and never "
                 "recorded an outcome; check the target system, then fork or fail the run"
             )
         return self._take_over(key, lease, previous, Decimal(existing["started_at"]["N"]))
@@ -130,6 +131,24 @@ class CheckpointStore:
                 raise
             raise StepInProgress(f"step {key.path!r} of run {key.run_id}: another attempt took over first") from None
         return Claimed(attempt=previous + 1, item=item)
+
+    def mark_in_flight(self, claim: Claimed) -> None:
+        """Record that the at-most-once side effect is about to start: from now on a retry that finds
+        this attempt without an outcome stops with OutcomeUnknown instead of calling again."""
+        try:
+            self._table.update_item(
+                Key={"pk": claim.item["pk"], "sk": claim.item["sk"]},
+                UpdateExpression="SET #in_flight = :true",
+                ConditionExpression=_OWNED,
+                ExpressionAttributeNames={"#status": "status", "#in_flight": IN_FLIGHT},
+                ExpressionAttributeValues={":running": RUNNING, ":attempt": claim.attempt, ":true": True},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            raise TransientStepError(
+                f"step {claim.item['sk']!r}: lease lost before the call; nothing was called"
+            ) from None
 
     def complete(self, claim: Claimed, output: Any, usage: dict[str, Any] | None) -> None:
         item = {key: value for key, value in claim.item.items() if key != "lease_expires_at"}

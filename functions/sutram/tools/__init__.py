@@ -13,7 +13,8 @@ built-in tools, with a warning):
 
 `delivery` declares what a retry may do. At-least-once tools can run again after a crash and
 receive `context.idempotency_key` (stable for the step) to pass to the systems they change.
-At-most-once tools never run twice: a crash mid-call stops the step with OutcomeUnknown.
+At-most-once tools never run twice: a crash once the call may have started (the step is marked
+in flight right before it) stops the step with OutcomeUnknown; a crash before that is a plain retry.
 """
 
 from __future__ import annotations
@@ -53,12 +54,17 @@ class Tool:
     delivery: Delivery
     description: str
 
-    def run(self, raw_args: dict[str, Any], context: ToolContext) -> Any:
+    def run(
+        self, raw_args: dict[str, Any], context: ToolContext, before_call: Callable[[], None] = lambda: None
+    ) -> Any:
+        """Validate the arguments, then `before_call()` (an at-most-once step marks itself in flight
+        there), then call the tool: nothing between the mark and the side effect can fail but the call."""
         try:
             args = self.args_model.model_validate(raw_args)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors())
             raise InvalidStepInput(f"tool {self.name!r}: {problems}") from None
+        before_call()
         return self.function(args, context)
 
 

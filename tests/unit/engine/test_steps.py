@@ -153,6 +153,20 @@ def test_an_at_most_once_tool_that_died_mid_call_stops_with_outcome_unknown(aws_
     assert side_effects == ["crash"]
 
 
+def test_an_at_most_once_tool_whose_runtime_died_before_the_call_is_simply_retried(aws_env, monkeypatch):
+    set_faults(monkeypatch, "notify@before_call")
+    event = StepEvent.model_validate(
+        {"run": RUN, "step": {"id": "notify", "type": "tool", "tool": "unit_send_once", "input": {"text": "once"}}}
+    )
+    side_effects.clear()
+    with pytest.raises(SystemExit):
+        run_step(event, wiring.step_runtime())  # the first delivery dies before the tool is called
+    retried = event.model_copy(update={"delivery": 1})  # Step Functions retries
+
+    assert run_step(retried, wiring.step_runtime())["sent"] == "once"
+    assert side_effects == ["once"]
+
+
 def test_tools_receive_an_idempotency_key_stable_for_the_step(aws_env):
     event = StepEvent.model_validate(
         {

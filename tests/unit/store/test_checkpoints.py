@@ -61,13 +61,31 @@ def test_a_result_from_a_lost_lease_is_refused(store, monkeypatch):
         store.complete(first, "stale", usage=None)
 
 
-def test_at_most_once_never_reclaims_an_attempt_without_an_outcome(store, monkeypatch):
-    claim(store, lease=10, at_most_once=True)
+def test_at_most_once_never_reclaims_an_attempt_whose_call_may_have_started(store, monkeypatch):
+    store.mark_in_flight(claim(store, lease=10, at_most_once=True))
     later = checkpoints._now() + 11
     monkeypatch.setattr(checkpoints, "_now", lambda: later)
 
     with pytest.raises(OutcomeUnknown, match="never recorded an outcome"):
         claim(store, at_most_once=True)
+
+
+def test_at_most_once_retries_an_attempt_that_crashed_before_its_call(store, monkeypatch):
+    claim(store, lease=10, at_most_once=True)  # crashed while resolving its input, say
+    later = checkpoints._now() + 11
+    monkeypatch.setattr(checkpoints, "_now", lambda: later)
+
+    assert claim(store, at_most_once=True).attempt == 2
+
+
+def test_an_attempt_that_lost_its_lease_cannot_mark_itself_in_flight(store, monkeypatch):
+    first = claim(store, lease=10, at_most_once=True)
+    later = checkpoints._now() + 11
+    monkeypatch.setattr(checkpoints, "_now", lambda: later)
+    claim(store, at_most_once=True)  # attempt 2 takes over
+
+    with pytest.raises(TransientStepError, match="nothing was called"):
+        store.mark_in_flight(first)
 
 
 def test_at_most_once_may_retry_after_a_clean_failure(store):
@@ -102,7 +120,7 @@ def test_a_duplicate_of_the_same_delivery_waits_for_the_lease(store):
 
 
 def test_at_most_once_reports_outcome_unknown_to_a_later_delivery(store):
-    store.claim(KEY, step_type="tool", lease_seconds=600, at_most_once=True, delivery=0)
+    store.mark_in_flight(store.claim(KEY, step_type="tool", lease_seconds=600, at_most_once=True, delivery=0))
 
     with pytest.raises(OutcomeUnknown):
         store.claim(KEY, step_type="tool", lease_seconds=600, at_most_once=True, delivery=1)
