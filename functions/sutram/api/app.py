@@ -46,6 +46,7 @@ app.include_router(runs.router)
 app.include_router(approvals.router)
 
 PUBLIC_PATHS = approvals.PUBLIC_PATHS  # routes that need no session
+STAGE_PATH = "/v1"  # where API Gateway serves the routes (infra.constants.API_STAGE_NAME)
 JSON = content_types.APPLICATION_JSON
 
 
@@ -102,8 +103,9 @@ def openapi_json() -> str:
                 responses.setdefault(status, {"description": description, "content": {JSON: {"schema": schema}}})
             if path.startswith(PUBLIC_PATHS):
                 operation["security"] = []
-    for unused in ("HTTPValidationError", "ValidationError"):
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         document.get("components", {}).get("schemas", {}).pop(unused, None)
+    document["servers"] = [{"url": STAGE_PATH, "description": "The API's stage, below its invoke URL's host"}]
     return json.dumps(document, separators=(",", ":"))
 
 

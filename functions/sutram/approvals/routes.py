@@ -62,7 +62,11 @@ def get_approval(approval_id: str, caller: CurrentCaller, approvals: Backend) ->
         http_401=UNAUTHENTICATED,
         http_403=("The caller is not in the approval's group", ErrorBody),
         http_404=NOT_FOUND,
-        http_409=("Already decided (the body holds the first decision) or past its deadline", AlreadyDecidedBody),
+        http_409=(
+            "Already decided (already_decided: the body holds the first decision) or past its deadline "
+            "(approval_expired)",
+            AlreadyDecidedBody | ErrorBody,
+        ),
     ),
 )
 def decide(
@@ -90,7 +94,13 @@ def preview_callback(token: str, approvals: Backend) -> ApprovalView:
 @router.post(
     "/callbacks/approvals/<token>",
     summary="Decide as a signed callback link says (no session needed); a link works once",
-    responses=_CALLBACK_RESPONSES | documented(http_409=("Already decided, or past its deadline", AlreadyDecidedBody)),
+    responses=_CALLBACK_RESPONSES
+    | documented(
+        http_409=(
+            "Already decided (already_decided), or past its deadline (approval_expired)",
+            AlreadyDecidedBody | ErrorBody,
+        )
+    ),
 )
 def use_callback(token: str, approvals: Backend) -> ApprovalView:
     return decisions.decide_by_link(approvals, token)

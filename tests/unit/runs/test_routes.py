@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
 
+from infra import constants as infra_constants
 from sutram import wiring
 from sutram.api.app import app
 from sutram.runs import routes as runs_routes
@@ -560,6 +562,13 @@ def test_openapi_json_documents_the_routes_and_the_cognito_scheme(api: ApiEnviro
         "description": "A Cognito user pool ID token, as is (API Gateway's Cognito authorizer).",
     }
     assert document["security"] == [{"cognito": []}]
+    assert document["servers"][0]["url"] == "/v1" == f"/{infra_constants.API_STAGE_NAME}"
+
+
+def test_every_reference_in_the_openapi_document_resolves(api: ApiEnvironment) -> None:
+    document = api.call("GET", "/openapi.json", tenant=None).body
+    references = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert references and references <= set(document["components"]["schemas"])
     start = document["paths"]["/workflows/{name}/runs"]["post"]
     assert set(start["responses"]) == {"200", "201", "400", "401", "404", "409", "413", "415", "429", "500", "503"}
     assert "HTTPValidationError" not in document["components"]["schemas"]
