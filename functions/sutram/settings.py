@@ -25,7 +25,8 @@ class Settings(BaseModel):
     default_model_provider: str = Field("scripted", alias="SUTRAM_MODEL_PROVIDER")
     default_model_id: str = Field("sutram.scripted-v1", alias="SUTRAM_MODEL_ID")
     openai_base_url: str = Field("https://api.openai.com/v1", alias="SUTRAM_OPENAI_BASE_URL")
-    openai_api_key: str = Field("", alias="SUTRAM_OPENAI_API_KEY")
+    # The Secrets Manager secret (name or ARN) holding the endpoint's API key; "" sends none.
+    openai_api_key_secret: str = Field("", alias="SUTRAM_OPENAI_API_KEY_SECRET")
     # Comma-separated host names the http_fetch tool may call.
     http_allowlist: str = Field("", alias="SUTRAM_HTTP_ALLOWLIST")
     # Resilience drills: "step@point[,step@point]", see sutram.faults.

@@ -88,6 +88,9 @@ class ModelProvider(Protocol):
         ...
 
 
+SECRET_CACHE_SECONDS = 300
+
+
 def get_provider(name: str, *, client: Callable[[str], Any], settings: Settings) -> ModelProvider:
     """The provider called `name`, given its client: `client(service)` makes a boto3 client."""
     # Imported lazily: a Lambda loads only the provider its steps use.
@@ -100,7 +103,15 @@ def get_provider(name: str, *, client: Callable[[str], Any], settings: Settings)
 
         return BedrockModel(client("bedrock-runtime"))
     if name == "openai":
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
         from sutram.models.openai_compat import OpenAICompatibleModel
 
-        return OpenAICompatibleModel(settings)
+        if not settings.openai_api_key_secret:
+            return OpenAICompatibleModel(settings)
+        secrets = SecretsProvider(boto3_client=client("secretsmanager"))
+        # Cached like the link-signing keys: a rotated key reaches every sandbox within 5 minutes.
+        return OpenAICompatibleModel(
+            settings, lambda: str(secrets.get(settings.openai_api_key_secret, max_age=SECRET_CACHE_SECONDS))
+        )
     raise ValueError(f"unknown model provider {name!r}; expected bedrock, openai or scripted")

@@ -1,7 +1,8 @@
 """The OpenAI-compatible chat completions protocol, spoken with the standard library.
 
 OpenAI itself and most other hosted or self-hosted endpoints (vLLM, Ollama, LiteLLM, Groq, ...)
-accept it; `SUTRAM_OPENAI_BASE_URL` picks the endpoint and `SUTRAM_OPENAI_API_KEY` the key.
+accept it; `SUTRAM_OPENAI_BASE_URL` picks the endpoint, and the API key is read at run time from the
+Secrets Manager secret `SUTRAM_OPENAI_API_KEY_SECRET` names (never from the environment).
 Tool use is the protocol's `tools` (function schemas), the assistant's `tool_calls` (arguments as
 a JSON string) and one `role: tool` message per result.
 """
@@ -12,6 +13,7 @@ import http.client
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from sutram.errors import StepFailed, TransientStepError
@@ -25,8 +27,9 @@ _ERROR_EXCERPT_CHARS = 500  # of a provider's error body quoted in the step's er
 class OpenAICompatibleModel:
     name = "openai"
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, api_key: Callable[[], str] = lambda: "") -> None:
         self._settings = settings
+        self._api_key = api_key
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         settings = self._settings or get_settings()
@@ -34,7 +37,7 @@ class OpenAICompatibleModel:
         body = _post_json(
             f"{settings.openai_base_url.rstrip('/')}/chat/completions",
             _request_body(request),
-            settings.openai_api_key,
+            self._api_key(),
             who,
         )
         choices = body.get("choices")

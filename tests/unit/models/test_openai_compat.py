@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import boto3
 import pytest
 
 from sutram.errors import StepFailed, TransientStepError
-from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage, openai_compat
+from sutram.models import Message, ModelRequest, ToolCall, ToolResult, ToolSpec, Usage, get_provider, openai_compat
 from sutram.models.openai_compat import OpenAICompatibleModel
 from sutram.settings import Settings
 from tests.unit.support.http import LocalServer, quiet, reply, running
@@ -55,9 +56,7 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 def provider(base_url: str, api_key: str = "sk-test") -> OpenAICompatibleModel:
-    return OpenAICompatibleModel(
-        Settings(table_name="t", bucket_name="b", openai_base_url=base_url, openai_api_key=api_key)
-    )
+    return OpenAICompatibleModel(Settings(table_name="t", bucket_name="b", openai_base_url=base_url), lambda: api_key)
 
 
 def completion(text: str, usage: dict[str, Any], finish_reason: str = "stop") -> dict[str, Any]:
@@ -260,3 +259,16 @@ def test_tool_call_arguments_that_are_not_json_fail_the_step(server: FakeOpenAI)
 
     with pytest.raises(StepFailed, match="tool call 'call_x' has arguments that are not JSON"):
         provider(server.base_url).complete(ModelRequest(model_id=MODEL_ID, prompt="Hi", tools=[LOOKUP]))
+
+
+def test_the_api_key_is_read_from_the_secret_the_settings_name(server: FakeOpenAI, aws_env: None) -> None:
+    secret = boto3.client("secretsmanager").create_secret(Name="openai", SecretString="sk-from-secrets")["ARN"]
+    settings = Settings(table_name="t", bucket_name="b", openai_base_url=server.base_url, openai_api_key_secret=secret)
+    server.reply = (200, completion("hi", {"prompt_tokens": 1, "completion_tokens": 1}))
+
+    get_provider("openai", client=boto3.client, settings=settings).complete(
+        ModelRequest(model_id=MODEL_ID, prompt="Hi")
+    )
+
+    _, headers, _ = server.requests[-1]
+    assert headers["Authorization"] == "Bearer sk-from-secrets"
