@@ -21,10 +21,9 @@ becomes the output of the run, of the enclosing choice, of a map iteration or of
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
+from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -122,13 +121,10 @@ class WorkflowStateMachine(Construct):
             # Every event, never its data: inputs and outputs hold tenants' content and task tokens.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
-        stack = Stack.of(self)
-        machine_id = stack.resolve(
-            stack.get_logical_id(cast(sfn.CfnStateMachine, self.state_machine.node.default_child))
-        )
-        executions = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:" + json.dumps(
-            {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": machine_id}]}]}, separators=(",", ":")
-        )
+        # The executions CDK lets a distributed map start, written as CDK writes them (the partition,
+        # region and account as tokens, whatever the stack's environment).
+        name = Fn.select(6, Fn.split(":", self.state_machine.state_machine_arn))
+        executions = nag.flat(self, f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}")
         child_runs = (
             "A distributed map runs its iterations as child executions of this state machine, named at run "
             "time; CDK's grant covers only this machine's executions."
