@@ -86,3 +86,4 @@ CONTEXT_PUBLIC_API_URL = "sutram:publicApiUrl"  # e.g. https://api.example.com/v
 JSON_NULL = "States.StringToJson('null')"  # a JSON null in Parameters (CDK drops None values)
 # The error of an approval nobody decided in time whose rules say `on_timeout: fail`.
 APPROVAL_TIMED_OUT = "Sutram.ApprovalTimedOut"
+STAGE_ITEMS_TIMEOUT_SECONDS = 120  # a distributed map's staging task: load the list, write it to S3

@@ -32,7 +32,7 @@ class SutramStack(Stack):
             bucket=storage.bucket,
             config=config,
         )
-        self.workflows = self._build_workflows(workflows_dir, functions)
+        self.workflows = self._build_workflows(workflows_dir, functions, storage)
         self.versions = {
             name: LiveVersion(self, f"Versions-{name}", state_machine=workflow.state_machine)
             for name, workflow in self.workflows.items()
@@ -41,7 +41,9 @@ class SutramStack(Stack):
         api = Api(self, "Api", handler=functions.api)
         self._build_outputs(api, storage)
 
-    def _build_workflows(self, workflows_dir: Path, functions: SutramFunctions) -> dict[str, WorkflowStateMachine]:
+    def _build_workflows(
+        self, workflows_dir: Path, functions: SutramFunctions, storage: Storage
+    ) -> dict[str, WorkflowStateMachine]:
         definitions = load_all(workflows_dir)
         if not definitions:
             raise ValueError(f"{workflows_dir}: no workflow definitions (*.yaml) to deploy")
@@ -52,6 +54,7 @@ class SutramStack(Stack):
                 definition=definition,
                 step_function=functions.step,
                 finish_function=functions.finish,
+                bucket=storage.bucket,
             )
             for definition in definitions
         }

@@ -11,6 +11,7 @@ model does not declare is an error, not silently dropped.
     step            an `llm` or `tool` step's Task           sutram.engine.steps.run_step
     agent_turn      an agent's turn Task                     sutram.engine.agent.run_agent_turn
     agent_tool      an agent's tool-call Task (in its Map)   sutram.engine.agent.run_agent_tool
+    items           a distributed map's staging Task          sutram.engine.items.stage_items
     approval        an `approval` step (waitForTaskToken)    sutram.approvals.requests.request_approval
     tool_approval   a gated call's approval (waitForToken)   sutram.approvals.requests.request_tool_approval
     finish          RecordSuccess / RecordFailure            sutram.runs.service.finish_run
@@ -63,6 +64,12 @@ class _Sourced(_Contract):
         return roots | {name: self.sources[name] for name in ("input", "item") if name in self.sources}
 
 
+class _Keeping(_Contract):
+    # The parts of the output that Step Functions reads itself (sutram.definition.reads), kept in
+    # state when the output is offloaded: [["label"], ["documents", "*", "title"]].
+    keep: list[list[str]] = []
+
+
 class _Waiting(_Contract):
     """A waitForTaskToken task: the token resumes the run, and the deadline counts from `entered_at`."""
 
@@ -74,7 +81,7 @@ class _Waiting(_Contract):
     entered_at: datetime | None = None
 
 
-class StepTask(_Delivered, _Sourced):
+class StepTask(_Delivered, _Sourced, _Keeping):
     """Run an `llm` or `tool` step once."""
 
     task: Literal["step"] = "step"
@@ -90,7 +97,7 @@ class _AgentTask(_InRun):
         return f"{self.scope}{self.step.id}"
 
 
-class AgentTurnTask(_AgentTask, _Delivered, _Sourced):
+class AgentTurnTask(_AgentTask, _Delivered, _Sourced, _Keeping):
     """Run turn `turn` of an agent: one model call."""
 
     task: Literal["agent_turn"] = "agent_turn"
@@ -129,6 +136,14 @@ class ToolApprovalTask(_AgentTask, _Waiting):
     call: int = Field(ge=0)
 
 
+class ItemsTask(_InRun, _Sourced, _Keeping):
+    """Write the list a distributed map iterates to S3, for its ItemReader; `keep` applies to each item."""
+
+    task: Literal["items"] = "items"
+    map_id: str
+    items: str  # the map's `items` expression
+
+
 class ExecutionError(BaseModel):
     Error: str = "States.Unknown"
     Cause: str | None = None
@@ -145,7 +160,7 @@ class FinishTask(_Contract):
 
 
 Task = Annotated[
-    StepTask | AgentTurnTask | AgentToolTask | ApprovalTask | ToolApprovalTask | FinishTask,
+    StepTask | AgentTurnTask | AgentToolTask | ApprovalTask | ToolApprovalTask | ItemsTask | FinishTask,
     Field(discriminator="task"),
 ]
 TASKS: TypeAdapter[Task] = TypeAdapter(Task)

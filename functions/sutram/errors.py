@@ -16,6 +16,11 @@ class StepFailed(SutramError):
     """Permanent failure of a step's own work: retrying would fail the same way."""
 
 
+class TooLargeForState(StepFailed):
+    """A value Step Functions must carry in state (a list an inline map iterates) is too large,
+    even with its large parts offloaded."""
+
+
 class InvalidStepInput(SutramError):
     """The step's input mapping or arguments do not fit what the step needs."""
 

@@ -13,9 +13,10 @@ the call runs again with the decision in `$.approval` (sutram.approvals.requests
                        │                        └─ deadline ─> [<id>:escalate <tool> ─>] <id>:no decision ─┘
                        └─ else ─> <id>:called
 
-The loop's state is small and lives at `$.agents.<id>`: {turn, done, tool_calls: [{id, name,
-call}], result?}; the conversation stays in DynamoDB. The agent's output, {answer, finish_reason,
-turns}, goes to `$.steps.<id>`. The tasks' payloads come from infra.workflow.payloads.
+The loop's state is small and lives in a slot of its own (`loop`, infra.workflow.frames): {turn,
+done, tool_calls: [{id, name, call}], result?}; the conversation stays in DynamoDB. The agent's
+output, {answer, finish_reason, turns}, goes to the step's result path. The tasks' payloads come
+from infra.workflow.payloads.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ from infra.workflow.payloads import (
 )
 from sutram.definition import AgentStep, AgentTool
 
-AGENTS_ROOT = "$.agents"
-
 
 def _nothing(state: sfn_tasks.LambdaInvoke | sfn.Map) -> None:
     del state
@@ -53,6 +52,7 @@ def agent_states(
     *,
     step_function: lambda_.IFunction,
     payload_common: dict[str, Any],
+    loop: str,
     result_path: str,
     add_retries: RetryHook = NO_RETRIES,
     add_request_retries: RetryHook = NO_RETRIES,
@@ -60,17 +60,17 @@ def agent_states(
     continuation: bool = False,
 ) -> tuple[sfn.State, sfn.Pass]:
     """The agent's states, from its first to its last. `payload_common` is the step's task payload
-    as for any step ({run, delivery, step, sources, scope}: payloads.step_payload); the agent's
-    output ({answer, finish_reason, turns}) goes to `result_path`; `add_retries` gives the turn and
-    the call tasks their retriers (a workflow's: lambda_task.Retries.step), `add_request_retries`
-    the approval tasks of gated tools (Retries.request), `add_catch` catches for the turn task and
-    the tools Map (a Catch cannot leave a Map iteration).
+    as for any step ({run, delivery, step, sources, scope}: payloads.step_payload); the loop's
+    state lives at `loop`; the agent's output ({answer, finish_reason, turns}) goes to
+    `result_path`; `add_retries` gives the turn and the call tasks their retriers (a workflow's:
+    lambda_task.Retries.step), `add_request_retries` the approval tasks of gated tools
+    (Retries.request), `add_catch` catches for the turn task and the tools Map (a Catch cannot
+    leave a Map iteration).
 
     With `continuation` (a top-level agent), a turn that would pass the execution's budget of
     history events ends the execution by starting a fresh one of the same state machine with the
     same run and input and `resume: {<id>: turn}`; earlier steps then return their checkpoints
     and the loop starts again at that turn."""
-    loop = f"{AGENTS_ROOT}.{step.id}"
     start = sfn.Pass(
         scope, f"{step.id}:start", result=sfn.Result.from_object({"turn": 0, "first_turn": 0}), result_path=loop
     )

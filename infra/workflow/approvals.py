@@ -20,6 +20,7 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from infra import constants
+from infra.workflow.frames import Frame
 from infra.workflow.lambda_task import Retries, lambda_task
 from infra.workflow.payloads import ERROR_PATH, EXPIRED_DECISION, ApprovalAction, Scope, approval_payload
 from sutram.definition import ApprovalStep, WorkflowDefinition
@@ -32,6 +33,7 @@ def approval_states(
     *,
     step_function: lambda_.IFunction,
     scope: Scope,
+    frame: Frame,
     result_path: str,
     on_error: sfn.IChainable | None,
 ) -> sfn.Chain:
@@ -44,7 +46,7 @@ def approval_states(
             construct,
             name,
             function=step_function,
-            payload=approval_payload(definition, step, scope, action),
+            payload=approval_payload(definition, step, scope, frame, action),
             result_path=result_path,
             retries=Retries.request(step.retry),
             timeout_seconds=step.timeout_seconds if action == "request" else step.escalation_deadline,

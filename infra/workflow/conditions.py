@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_cdk import aws_stepfunctions as sfn
 
 from sutram.definition import Condition
@@ -15,16 +17,18 @@ _COMPARISONS = {
 }
 
 
-def choice_rule(condition: Condition) -> sfn.Condition:
-    """A definition's condition as an ASL Choice rule; the value's type picks the comparison."""
+def choice_rule(condition: Condition, path: Callable[[str], str] = str) -> sfn.Condition:
+    """A definition's condition as an ASL Choice rule; the value's type picks the comparison.
+    `path` turns a `var` expression into a path into the state (infra.workflow.frames.Frame.path)."""
     if condition.all is not None:
-        return sfn.Condition.and_(*(choice_rule(child) for child in condition.all))
+        return sfn.Condition.and_(*(choice_rule(child, path) for child in condition.all))
     if condition.any is not None:
-        return sfn.Condition.or_(*(choice_rule(child) for child in condition.any))
+        return sfn.Condition.or_(*(choice_rule(child, path) for child in condition.any))
     if condition.not_ is not None:
-        return sfn.Condition.not_(choice_rule(condition.not_))
-    var, comparison = condition.var, condition.comparison
-    assert var is not None and comparison is not None  # the definition's validator guarantees both
+        return sfn.Condition.not_(choice_rule(condition.not_, path))
+    comparison = condition.comparison
+    assert condition.var is not None and comparison is not None  # the definition's validator guarantees both
+    var = path(condition.var)
     if comparison == "is_present":
         return sfn.Condition.is_present(var) if condition.is_present else sfn.Condition.is_not_present(var)
     if comparison == "matches":

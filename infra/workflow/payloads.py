@@ -5,6 +5,7 @@
     agent_turn_payload       AgentTurnTask           an agent's turn task (agent.py)
     agent_tool_payload       AgentToolTask           an agent's tool-call task, in its Map (agent.py)
     approval_payload         ApprovalTask            an `approval` step's waiting task (approvals.py)
+    items_payload            ItemsTask               a distributed map's staging task (states.py)
     tool_approval_payload    ToolApprovalTask        a gated tool call's waiting task (agent.py)
     success_payload,         FinishTask              RecordSuccess / RecordFailure (states.py)
     failure_payload
@@ -23,20 +24,23 @@ from typing import Any, Literal
 from aws_cdk import aws_stepfunctions as sfn
 
 from infra.constants import JSON_NULL
+from infra.workflow.frames import Frame
+from sutram import expressions
 from sutram.contracts import (
     AgentToolTask,
     AgentTurnTask,
     ApprovalTask,
     Decision,
     FinishTask,
+    ItemsTask,
     StepTask,
     ToolApprovalTask,
     task_name,
 )
-from sutram.definition import AnyStep, ApprovalStep, WorkflowDefinition
+from sutram.definition import AnyStep, ApprovalStep, MapStep, WorkflowDefinition
+from sutram.definition.reads import Path
 
 RUN_PATH = "$.run"
-RESULT_ROOT = "$.steps"
 ERROR_PATH = "$.error"
 SCOPE_PATH = "$.scope"
 # Which delivery of a task this is (0 first, then 1 per Retry): a later delivery may take over the
@@ -88,14 +92,6 @@ def _format(template: str, *paths: str) -> str:
     return f"States.Format('{template}', {', '.join(paths)})"
 
 
-def sources(roots: list[str]) -> dict[str, Any]:
-    """`.$` paths copying the given state roots: {"input.$": "$.input", "steps": {"x.$": "$.steps.x"}}.
-    The `sources` of a task (contracts._Sourced), and the outer roots a Map iteration carries."""
-    copied: dict[str, Any] = {f"{root}.$": f"$.{root}" for root in roots if not root.startswith("steps.")}
-    steps = {f"{root.split('.', 1)[1]}.$": f"$.{root}" for root in roots if root.startswith("steps.")}
-    return copied | ({"steps": steps} if steps else {})
-
-
 def _waiting() -> dict[str, Any]:
     """The entries of a waitForTaskToken task (contracts._Waiting)."""
     return {
@@ -105,9 +101,12 @@ def _waiting() -> dict[str, Any]:
     }
 
 
-def step_payload(definition: WorkflowDefinition, step: AnyStep, scope: Scope = Scope()) -> dict[str, Any]:
-    """StepTask: the run, the delivery, the scope, the step's own spec and only the state roots its
-    input mapping reads. An agent's and an approval's payloads start from it."""
+def step_payload(
+    definition: WorkflowDefinition, step: AnyStep, scope: Scope, frame: Frame, keep: list[Path] | None = None
+) -> dict[str, Any]:
+    """StepTask: the run, the delivery, the scope, the step's own spec, only the state roots its
+    input mapping reads (from where `frame` keeps them) and the parts of its output to keep in state
+    if it is offloaded (sutram.definition.reads). An agent's and an approval's payloads start from it."""
     return {
         "task": task_name(StepTask),
         "run.$": RUN_PATH,
@@ -115,17 +114,30 @@ def step_payload(definition: WorkflowDefinition, step: AnyStep, scope: Scope = S
         **scope.payload(),
         "step": step.model_dump(mode="json", exclude_defaults=True, exclude={"retry", "description"})
         | {"id": step.id, "type": step.type},
-        "sources": sources(definition.roots_needed_by(step)),
-    }
+        "sources": frame.sources(definition.roots_needed_by(step)),
+    } | ({"keep": [list(path) for path in keep]} if keep else {})
 
 
 def approval_payload(
-    definition: WorkflowDefinition, step: ApprovalStep, scope: Scope, action: ApprovalAction
+    definition: WorkflowDefinition, step: ApprovalStep, scope: Scope, frame: Frame, action: ApprovalAction
 ) -> dict[str, Any]:
     """ApprovalTask: `request` asks the step's group, `escalate` its `escalate_to`."""
-    payload = step_payload(definition, step, scope)
+    payload = step_payload(definition, step, scope, frame)
     del payload["delivery.$"]  # the approval is keyed by its step, and each delivery brings a new token
     return payload | {"task": task_name(ApprovalTask), "approval_action": action} | _waiting()
+
+
+def items_payload(step: MapStep, scope: Scope, frame: Frame, keep: list[Path] | None = None) -> dict[str, Any]:
+    """ItemsTask: stage a distributed map's list in S3; `keep` applies to each item."""
+    root = expressions.parse(step.items).root
+    return {
+        "task": task_name(ItemsTask),
+        "run.$": RUN_PATH,
+        **scope.payload(),
+        "map_id": step.id,
+        "items": step.items,
+        "sources": frame.sources([root]),
+    } | ({"keep": [list(path) for path in keep]} if keep else {})
 
 
 def success_payload(output_path: str) -> dict[str, Any]:
@@ -141,7 +153,7 @@ def failure_payload() -> dict[str, Any]:
 # An agent's payloads start from its step payload (`common`: {run, delivery, scope, step, sources}).
 # Entries of it that the tool calls do not need; the rest (run, scope) is carried into each Map
 # iteration, which the calls and their approvals read it from.
-_NOT_FOR_TOOLS = frozenset({"task", "delivery.$", "step", "sources", "sources.$"})
+_NOT_FOR_TOOLS = frozenset({"task", "delivery.$", "step", "sources", "sources.$", "keep"})
 
 
 def agent_turn_payload(common: dict[str, Any], loop: str) -> dict[str, Any]:

@@ -7,16 +7,18 @@ Every step is one state, and the success path has nothing else but a final `Reco
 
 `llm` and `tool` steps are Lambda Tasks; `choice` is a Choice state whose branches rejoin at the
 next step; `parallel` and `map` are Parallel and Map states around the same compilation of their
-nested steps; `wait` is a Wait state and `transform` a Pass state. Inside a map or a parallel,
-tasks have no Catch: the Map or Parallel state catches for them (or, for a parallel with
+nested steps (a distributed map is preceded by a task that writes its list to S3, which its
+ItemReader reads); `wait` is a Wait state and `transform` a Pass state. Inside a map or a
+parallel, tasks have no Catch: the Map or Parallel state catches for them (or, for a parallel with
 `on_failure: collect`, a Pass state at the end of the branch turns the error into its output).
 An `agent` step is a loop of states (agent.py), an `approval` step a task that waits for a
 decision (approvals.py).
 
 Each Task sends the step Lambda the run, its scope (which prefixes its checkpoint key), the
 step's own spec and only the state roots its input mapping reads (payloads.py). A step's result
-is kept in state only if a later step reads it, or if it is the last of its list, whose output
-becomes the output of the run, of the enclosing choice, of a map iteration or of a parallel branch.
+is kept in state from the step to its last reader, in a slot it shares with values whose lives do
+not overlap (frames.py), or goes to where its list's output goes: the run's, the enclosing
+choice's, a map iteration's or a parallel branch's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
@@ -35,14 +38,14 @@ from infra import constants, nag
 from infra.workflow.agent import agent_states
 from infra.workflow.approvals import approval_states
 from infra.workflow.conditions import choice_rule
+from infra.workflow.frames import Frame
 from infra.workflow.lambda_task import Retries, lambda_task
 from infra.workflow.payloads import (
     ERROR_PATH,
-    RESULT_ROOT,
     RUN_PATH,
     Scope,
     failure_payload,
-    sources,
+    items_payload,
     step_payload,
     success_payload,
 )
@@ -54,11 +57,13 @@ from sutram.definition import (
     ChoiceStep,
     MapStep,
     ParallelStep,
+    RetryPolicy,
     TransformStep,
     WaitStep,
     WorkflowDefinition,
     roots_from_outside,
 )
+from sutram.definition.reads import kept_paths
 
 
 def _state_key(state: sfn.INextable) -> Any:
@@ -67,14 +72,14 @@ def _state_key(state: sfn.INextable) -> Any:
     return node.path if node is not None else id(state)
 
 
-def _parameters(output: dict[str, Any]) -> dict[str, Any]:
+def _parameters(output: dict[str, Any], frame: Frame) -> dict[str, Any]:
     """A transform's output as Parameters: an expression becomes a `key.$` path, the rest is literal."""
     parameters: dict[str, Any] = {}
     for key, value in output.items():
         if expressions.is_expression(value):
-            parameters[f"{key}.$"] = value
+            parameters[f"{key}.$"] = frame.path(value)
         else:
-            parameters[key] = _parameters(value) if isinstance(value, dict) else value
+            parameters[key] = _parameters(value, frame) if isinstance(value, dict) else value
     return parameters
 
 
@@ -89,19 +94,22 @@ class WorkflowStateMachine(Construct):
         definition: WorkflowDefinition,
         step_function: lambda_.IFunction,
         finish_function: lambda_.IFunction,
+        bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         self.definition = definition
         failed = self._finish_task("RecordFailure", finish_function, failure_payload()).next(
             sfn.Fail(self, "Failed", error="Sutram.StepFailed", cause="A step failed; see the run's steps")
         )
-        output = f"{RESULT_ROOT}.{definition.steps[-1].id}"
+        frame = Frame(list(definition.steps))
+        output = frame.result_path(definition.steps[-1])
         succeeded = self._finish_task("RecordSuccess", finish_function, success_payload(output))
 
         self._step_function = step_function
-        self._kept = definition.outputs_read_later()
+        self._bucket = bucket
+        self._kept = kept_paths(definition)
         self._continues = False  # set by a top-level agent: the machine may start itself
-        chain = self._sequence(list(definition.steps), Scope(), output, failed).next(succeeded)
+        chain = self._sequence(list(definition.steps), Scope(), frame, output, failed).next(succeeded)
 
         log_group = logs.LogGroup(
             self,
@@ -162,31 +170,30 @@ class WorkflowStateMachine(Construct):
             )
 
     def _sequence(
-        self, steps: list[AnyStep], scope: Scope, result_path: str, on_error: sfn.IChainable | None
+        self, steps: list[AnyStep], scope: Scope, frame: Frame, result_path: str, on_error: sfn.IChainable | None
     ) -> sfn.Chain:
-        """Chain `steps`; the last one's output goes to `result_path`, the others' to `$.steps.<id>`
-        if a later step reads it. `on_error` is where a failure goes, None to fail the enclosing
-        Map or Parallel state."""
+        """Chain `steps`; the last one's output goes to `result_path`, the others' to their slot in
+        `frame` if a later step reads it. `on_error` is where a failure goes, None to fail the
+        enclosing Map or Parallel state."""
         chain: sfn.Chain | None = None
         for index, step in enumerate(steps):
-            if index == len(steps) - 1:
-                path = result_path
-            else:
-                path = f"{RESULT_ROOT}.{step.id}" if step.id in self._kept else sfn.JsonPath.DISCARD
-            state = self._state(step, scope, path, on_error)
+            path = result_path if index == len(steps) - 1 else frame.result_path(step)
+            state = self._state(step, scope, frame, path, on_error)
             chain = sfn.Chain.start(state) if chain is None else chain.next(state)
         assert chain is not None  # a step list is never empty
         return chain
 
-    def _state(self, step: AnyStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None) -> sfn.IChainable:
+    def _state(
+        self, step: AnyStep, scope: Scope, frame: Frame, result_path: str, on_error: sfn.IChainable | None
+    ) -> sfn.IChainable:
         if isinstance(step, ChoiceStep):
             choice = sfn.Choice(self, step.id, state_name=step.id, comment=step.description or None)
             chains = []
             for branch in step.choices:
-                chains.append(self._sequence(list(branch.then), scope, result_path, on_error))
-                choice.when(choice_rule(branch.when), chains[-1])
+                chains.append(self._sequence(list(branch.then), scope, frame, result_path, on_error))
+                choice.when(choice_rule(branch.when, frame.path), chains[-1])
             if step.otherwise:
-                chains.append(self._sequence(list(step.otherwise), scope, result_path, on_error))
+                chains.append(self._sequence(list(step.otherwise), scope, frame, result_path, on_error))
                 choice.otherwise(chains[-1])
             # Without `otherwise`, no matching rule goes straight on to the next step.
             after = choice.afterwards(include_otherwise=not step.otherwise)
@@ -198,7 +205,7 @@ class WorkflowStateMachine(Construct):
             time = (
                 sfn.WaitTime.duration(Duration.seconds(step.seconds))
                 if step.seconds is not None
-                else sfn.WaitTime.timestamp_path(str(step.until))
+                else sfn.WaitTime.timestamp_path(frame.path(str(step.until)))
             )
             return sfn.Wait(self, step.id, state_name=step.id, time=time, comment=step.description or None)
         if isinstance(step, TransformStep):
@@ -207,15 +214,15 @@ class WorkflowStateMachine(Construct):
                 step.id,
                 state_name=step.id,
                 comment=step.description or None,
-                parameters=_parameters(step.output),
+                parameters=_parameters(step.output, frame),
                 result_path=result_path,
             )
         if isinstance(step, ParallelStep):
-            return self._parallel(step, scope, result_path, on_error)
+            return self._parallel(step, scope, frame, result_path, on_error)
         if isinstance(step, MapStep):
-            return self._map(step, scope, result_path, on_error)
+            return self._map(step, scope, frame, result_path, on_error)
         if isinstance(step, AgentStep):
-            return self._agent(step, scope, result_path, on_error)
+            return self._agent(step, scope, frame, result_path, on_error)
         if isinstance(step, ApprovalStep):
             return approval_states(
                 self,
@@ -223,6 +230,7 @@ class WorkflowStateMachine(Construct):
                 step,
                 step_function=self._step_function,
                 scope=scope,
+                frame=frame,
                 result_path=result_path,
                 on_error=on_error,
             )
@@ -230,7 +238,7 @@ class WorkflowStateMachine(Construct):
             self,
             step.id,
             function=self._step_function,
-            payload=step_payload(self.definition, step, scope),
+            payload=step_payload(self.definition, step, scope, frame, self._kept.get(step.id)),
             result_path=result_path,
             retries=Retries.step(step.timeout_seconds, step.retry),
             timeout_seconds=step.timeout_seconds,
@@ -240,7 +248,7 @@ class WorkflowStateMachine(Construct):
         return task
 
     def _parallel(
-        self, step: ParallelStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None
+        self, step: ParallelStep, scope: Scope, frame: Frame, result_path: str, on_error: sfn.IChainable | None
     ) -> sfn.Parallel:
         names = list(step.branches)
         parallel = sfn.Parallel(
@@ -262,39 +270,70 @@ class WorkflowStateMachine(Construct):
                     state_name=f"{step.id}.{name} failed",
                     parameters={"error.$": ERROR_PATH},
                 )
-            parallel.branch(self._sequence(list(steps), scope.branch(f"{step.id}.{name}/"), "$", collect))
+            parallel.branch(self._sequence(list(steps), scope.branch(f"{step.id}.{name}/"), frame, "$", collect))
         if on_error is not None:
             parallel.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
         return parallel
 
-    def _map(self, step: MapStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None) -> sfn.MapBase:
+    def _map(
+        self, step: MapStep, scope: Scope, frame: Frame, result_path: str, on_error: sfn.IChainable | None
+    ) -> sfn.IChainable:
         # Each iteration sees only what its steps read: the run, its scope and item, and the outer
         # roots its steps read, so an iteration's state is as small as a top-level step's.
-        item_selector = {
-            "run.$": RUN_PATH,
-            "scope.$": scope.iteration(step.id),
-            "item.$": "$$.Map.Item.Value",
-            **sources(roots_from_outside(list(step.steps))),
-        }
+        inner = Frame(list(step.steps), outside=roots_from_outside(list(step.steps)), iteration=True)
         options: dict[str, Any] = {
             "state_name": step.id,
             "comment": step.description or None,
-            "items_path": step.items,
             "max_concurrency": step.max_concurrency,
-            "item_selector": item_selector,
+            "item_selector": {
+                "run.$": RUN_PATH,
+                "scope.$": scope.iteration(step.id),
+                "item.$": "$$.Map.Item.Value",
+                **frame.seed(inner),
+            },
             "result_path": result_path,
         }
         map_state: sfn.MapBase
+        stage: sfn_tasks.LambdaInvoke | None = None
         if step.distributed:
-            map_state = sfn.DistributedMap(self, step.id, map_execution_type=sfn.StateMachineType.STANDARD, **options)
+            # The list may be far larger than a state: a task writes it to S3, the ItemReader reads it.
+            staged = frame.items_path(step)
+            stage = lambda_task(
+                self,
+                f"{step.id}:items",
+                function=self._step_function,
+                payload=items_payload(step, scope, frame, self._kept.get(f"items:{step.id}")),
+                result_path=staged,
+                retries=Retries.step(60, RetryPolicy()),
+                timeout_seconds=constants.STAGE_ITEMS_TIMEOUT_SECONDS,
+            )
+            reader = sfn.S3JsonItemReader(bucket=self._bucket, key=sfn.JsonPath.string_at(f"{staged}.key"))
+            # As CDK's S3JsonItemReader writes its grant.
+            objects = nag.flat(self, f"arn:{Aws.PARTITION}:s3:::{self._bucket.bucket_name}/*")
+            nag.acknowledge(
+                self,
+                {
+                    f"IAM5[Resource::{objects}]": "A distributed map's ItemReader reads the list its staging task "
+                    "wrote under a content hash known only at run time; CDK grants s3:GetObject alone (no list, "
+                    "write or delete)."
+                },
+            )
+            map_state = sfn.DistributedMap(
+                self, step.id, map_execution_type=sfn.StateMachineType.STANDARD, item_reader=reader, **options
+            )
         else:
-            map_state = sfn.Map(self, step.id, **options)
-        map_state.item_processor(self._sequence(list(step.steps), Scope("", in_map=True), "$", None))
-        if on_error is not None:
-            map_state.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
-        return map_state
+            map_state = sfn.Map(self, step.id, items_path=frame.path(step.items), **options)
+        map_state.item_processor(self._sequence(list(step.steps), Scope("", in_map=True), inner, "$", None))
+        for state in (stage, map_state):
+            if state is not None and on_error is not None:
+                state.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
+        if stage is None:
+            return map_state
+        return sfn.Chain.start(stage).next(map_state)
 
-    def _agent(self, step: AgentStep, scope: Scope, result_path: str, on_error: sfn.IChainable | None) -> sfn.Chain:
+    def _agent(
+        self, step: AgentStep, scope: Scope, frame: Frame, result_path: str, on_error: sfn.IChainable | None
+    ) -> sfn.Chain:
         def catch(state: sfn_tasks.LambdaInvoke | sfn.Map) -> None:
             if on_error is not None:
                 state.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
@@ -303,7 +342,8 @@ class WorkflowStateMachine(Construct):
             self,
             step,
             step_function=self._step_function,
-            payload_common=step_payload(self.definition, step, scope),
+            payload_common=step_payload(self.definition, step, scope, frame, self._kept.get(step.id)),
+            loop=frame.loop_path(step),
             result_path=result_path,
             add_retries=Retries.step(step.timeout_seconds, step.retry),
             add_request_retries=Retries.request(step.retry),

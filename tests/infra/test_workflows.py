@@ -16,6 +16,7 @@ from sutram.definition import (
     ChoiceStep,
     Condition,
     LlmStep,
+    MapStep,
     ToolStep,
     WorkflowDefinition,
     child_lists,
@@ -88,6 +89,8 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
             if isinstance(step, AgentStep)
             for part in ("start", "done?", "tools", "next", "output", "resume?", "resumed", "continue", "continued")
         ]
+        # A distributed map first writes its list to S3, for its ItemReader.
+        ids += [f"{step.id}:items" for step in definition.steps if isinstance(step, MapStep) and step.distributed]
         # An approval waits in its own state, then on timeout rejects (expired pass), escalates, or
         # fails (a pass naming the error, on to the failure path).
         timeout_states = {"reject": ["expired"], "escalate": ["escalated", "expired"], "fail": ["undecided"]}
@@ -147,7 +150,9 @@ def test_a_map_runs_its_steps_per_item_with_the_iteration_index_in_the_scope(
     analyse = states["analyse"]
     assert analyse["Type"] == "Map" and analyse["MaxConcurrency"] == 4
     assert analyse["ItemsPath"] == "$.input.documents"
-    assert analyse["ResultPath"] == "$.steps.analyse" and analyse["Next"] == "gather"
+    # A value lives in a slot from its step to its last reader: `analyse` until `gather`, which
+    # then takes the same slot.
+    assert analyse["ResultPath"] == "$.slots.s0" and analyse["Next"] == "gather"
     assert analyse["ItemSelector"] == {
         "run.$": "$.run",
         "scope.$": "States.Format('analyse[{}]/', $$.Map.Item.Index)",
@@ -159,15 +164,15 @@ def test_a_map_runs_its_steps_per_item_with_the_iteration_index_in_the_scope(
     extract, report = processor["States"]["extract"], processor["States"]["report"]
     assert extract["Parameters"]["scope.$"] == "$.scope"
     assert extract["Parameters"]["sources"] == {"item.$": "$.item"}
-    assert extract["ResultPath"] == "$.steps.extract"
+    assert extract["ResultPath"] == "$.slots.s0"  # the iteration's state is a frame of its own
     assert report["ResultPath"] == "$" and report["End"] is True  # the iteration's output
     assert states["gather"] == {
         "Type": "Pass",
-        "Parameters": {"reports.$": "$.steps.analyse"},
-        "ResultPath": "$.steps.gather",
+        "Parameters": {"reports.$": "$.slots.s0"},
+        "ResultPath": "$.slots.s0",
         "Next": "RecordSuccess",
     }
-    assert states["RecordSuccess"]["Parameters"]["output.$"] == "$.steps.gather"
+    assert states["RecordSuccess"]["Parameters"]["output.$"] == "$.slots.s0"
 
 
 def test_a_map_copies_into_each_iteration_only_the_outer_roots_its_steps_read(
@@ -195,7 +200,7 @@ def test_a_choice_compiles_its_conditions_to_choice_rules_and_its_branches_rejoi
     route = states["route"]
     assert route["Type"] == "Choice"
     assert route["Choices"] == [
-        {"Variable": "$.steps.classify.entities[0]", "IsPresent": False, "Next": "general"},
+        {"Variable": "$.slots.s0.entities[0]", "IsPresent": False, "Next": "general"},
         {"Variable": "$.input.ticket", "StringMatches": "Billing*", "Next": "billing"},
         {
             "And": [
@@ -209,10 +214,11 @@ def test_a_choice_compiles_its_conditions_to_choice_rules_and_its_branches_rejoi
     assert states["page_later"] == {"Type": "Wait", "Seconds": 1, "Next": "escalate"}
     for last in ("general", "billing", "escalate", "named"):  # each branch's output is the choice's
         assert states[last]["Type"] == "Pass"
-        assert states[last]["ResultPath"] == "$.steps.route" and states[last]["Next"] == "audit"
+        # classify is last read by the choice itself, so the choice's output takes its slot
+        assert states[last]["ResultPath"] == "$.slots.s0" and states[last]["Next"] == "audit"
     assert states["billing"]["Parameters"] == {"team": "billing", "ticket.$": "$.input.ticket"}
     assert states["general"]["Parameters"] == {"team": "general", "tags": ["triage"]}
-    assert states["classify"]["ResultPath"] == "$.steps.classify"  # the choice reads it
+    assert states["classify"]["ResultPath"] == "$.slots.s0"  # the choice reads it
     # Without `otherwise`, no match goes straight on; the output of `audit` is read by nobody.
     assert states["audit"]["Default"] == "confirm"
     assert states["flag"]["ResultPath"] is None and states["flag"]["Next"] == "confirm"

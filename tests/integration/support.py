@@ -97,5 +97,8 @@ def checkpoints(run_id: str, tenant: str = TENANT) -> dict[str, dict[str, Any]]:
 
 
 def output_of(run: FinishedRun) -> Any:
-    """The output the run recorded."""
-    return runs.get_run(wiring.runs_backend(), run.tenant, run.run_id).output
+    """The output the run recorded, read from its artifact when it was too large to inline."""
+    detail = runs.get_run(wiring.runs_backend(), run.tenant, run.run_id)
+    if detail.output_artifact is None:
+        return detail.output
+    return wiring.artifact_store().load(run.tenant, {"$artifact": detail.output_artifact.key})

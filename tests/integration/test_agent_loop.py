@@ -38,7 +38,12 @@ def agent_asl(step: AgentStep) -> str:
         "scope": "",
     }
     first, _ = agent_states(
-        stack, step, step_function=function, payload_common=payload, result_path=f"$.steps.{step.id}"
+        stack,
+        step,
+        step_function=function,
+        payload_common=payload,
+        loop=f"$.agents.{step.id}",
+        result_path=f"$.steps.{step.id}",
     )
     sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(first))
     [machine] = Template.from_stack(stack).find_resources("AWS::StepFunctions::StateMachine").values()

@@ -141,3 +141,54 @@ def test_a_distributed_map_runs_and_checkpoints_by_index(cloud):
     assert run.status == "SUCCEEDED"
     assert set(checkpoints(run)) == {"tally_all[0]/tally", "tally_all[1]/tally"}
     assert [result["top"] for result in output_of(run)] == [[{"word": "b", "count": 2}], [{"word": "c", "count": 1}]]
+
+
+def test_states_step_functions_evaluates_read_offloaded_values_through_the_parts_kept_in_state(cloud):
+    # 40 texts, two of them over the offload threshold on their own; a 30 KB document.
+    texts = [f"text {index} " + "alpha beta " * 5 for index in range(40)]
+    texts[7] = "gamma " * 2000
+    texts[0] = "delta " * 2000
+    document = {"title": "Annual report", "content": "word " * 6000}
+    run_input = {
+        "schedule": {"not_before": "2020-01-01T00:00:00Z"},
+        "customer": {"name": "Acme Ltd", "notes": "n" * 500},
+        "document": document,
+        "texts": texts,
+        "top": 1,
+    }
+
+    run = run_workflow("language-large", run_input, timeout=120)
+
+    assert run.status == "SUCCEEDED", run.history[-1]
+    output = output_of(run)
+    # The choice compared the kept word count; the transforms copied kept parts (the first text is
+    # itself offloaded, so its reference is copied, and read back whole when the run's output is read).
+    assert output["route"] == {"title": "Annual report", "customer": "Acme Ltd", "first": texts[0]}
+    assert output["words"] == 6000
+    counts = output["counts"]
+    assert len(counts) == 40
+    assert counts[7]["top"] == [{"word": "gamma", "count": 2000}]
+    assert counts[3]["top"] == [{"word": "alpha", "count": 5}]
+    # The input in state is a reference that keeps only what the states read.
+    started = json.loads(run.history[0]["executionStartedEventDetails"]["input"])
+    kept = started["input"]
+    assert set(kept) == {"$artifact", "$bytes", "schedule", "customer", "texts"}
+    assert kept["customer"] == {"name": "Acme Ltd", "notes": "n" * 500}  # small: kept whole
+    assert "$artifact" in kept["texts"][7] and kept["texts"][3] == texts[3]
+    assert len(json.dumps(kept)) < 8192 < len(json.dumps(run_input))
+
+
+def test_a_distributed_map_reads_a_list_larger_than_a_state_from_s3(cloud):
+    # 30 texts of 10 KB: 300 KB, more than Step Functions carries in a state (256 KiB).
+    texts = [f"t{index} " + "word " * 2000 for index in range(30)]
+
+    run = run_workflow("language-distributed", {"texts": texts, "top": 1}, timeout=120)
+
+    assert run.status == "SUCCEEDED", run.history[-1]
+    assert len(json.dumps(texts)) > 256 * 1024
+    assert set(checkpoints(run)) == {f"tally_all[{index}]/tally" for index in range(30)}
+    assert [result["top"] for result in output_of(run)] == [[{"word": "word", "count": 2000}]] * 30
+    # The list went through S3: the map's state read only the staged object's location.
+    exits = [e["stateExitedEventDetails"] for e in run.history if e["type"] == "TaskStateExited"]
+    staged = next(details for details in exits if details["name"] == "tally_all:items")
+    assert len(staged["output"]) < 8192

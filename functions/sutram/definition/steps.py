@@ -317,8 +317,9 @@ class WaitStep(_Container):
 class TransformStep(_Container):
     """Build an output from expressions and literals, in the state machine itself (no Lambda).
 
-    It copies values as they are in state: an offloaded output is copied as its artifact
-    reference, and a path into an offloaded output finds nothing."""
+    It copies values as they are in state: an offloaded value is copied as its artifact reference
+    (steps reading it get it whole), and a path into one reads the part its producer kept in state
+    for this transform (sutram.definition.reads)."""
 
     type: Literal["transform"]
     output: dict[str, Any] = Field(min_length=1)

@@ -87,7 +87,7 @@ def run_agent_turn(task: AgentTurnTask, runtime: StepRuntime) -> dict[str, Any]:
     )
     if isinstance(done, HandOver):
         return {"turn": task.turn, "first_turn": task.first_turn, "done": False, "continue": True, "tool_calls": []}
-    return _state(task.turn, done.value, runtime, run.tenant) | {"first_turn": task.first_turn}
+    return _state(task, done.value, runtime) | {"first_turn": task.first_turn}
 
 
 def run_agent_tool(task: AgentToolTask, runtime: StepRuntime) -> dict[str, Any]:
@@ -233,8 +233,9 @@ def _spec(name: str) -> ToolSpec:
     return ToolSpec(name=name, description=tool.description, parameters=tool.args_model.model_json_schema())
 
 
-def _state(turn: int, delta: dict[str, Any], runtime: StepRuntime, tenant: str) -> dict[str, Any]:
+def _state(task: AgentTurnTask, delta: dict[str, Any], runtime: StepRuntime) -> dict[str, Any]:
     """What Step Functions keeps of a turn: small, whatever the size of the conversation."""
+    turn = task.turn
     calls = [{"id": call["id"], "name": call["name"], "call": i} for i, call in enumerate(delta["tool_calls"])]
     state: dict[str, Any] = {"turn": turn, "done": delta["finish_reason"] is not None, "tool_calls": calls}
     if state["done"]:
@@ -244,7 +245,8 @@ def _state(turn: int, delta: dict[str, Any], runtime: StepRuntime, tenant: str) 
             "finish_reason": delta["finish_reason"],
             "turns": turn + 1 if answered else turn,  # model calls made
         }
-        state["result"] = runtime.artifacts.offload_if_large(tenant, result)
+        where = f"agent {task.agent_path!r} output"
+        state["result"] = runtime.artifacts.offload_if_large(task.run.tenant, result, task.keep, where)
     return state
 
 

@@ -41,6 +41,7 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
         work=work,
         fault_label=step.id,
         done_point="after_model_call" if isinstance(step, LlmStep) else "after_tool_call",
+        keep=task.keep,
     )
     assert isinstance(done, Done)  # a step's work never hands over
     return done.output

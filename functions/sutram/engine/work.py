@@ -13,7 +13,7 @@ runs it once per checkpoint key, and the resolution of its input.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,10 @@ def run_once(
     done_point: str,
     at_most_once: bool = False,
     need_value: bool = False,
+    keep: Sequence[Sequence[str]] = (),
 ) -> Done | HandOver:
-    """Run `work` once for `key`: a recorded result is returned without running it again."""
+    """Run `work` once for `key`: a recorded result is returned without running it again. An
+    offloaded result keeps the `keep` parts in state (sutram.definition.reads)."""
     claim = runtime.checkpoints.claim(
         key,
         step_type=step_type,
@@ -110,7 +112,7 @@ def run_once(
         if isinstance(result, HandOver):
             runtime.checkpoints.release(claim, result.reason)
             return result
-        output = runtime.artifacts.offload_if_large(key.tenant, result.value)
+        output = runtime.artifacts.offload_if_large(key.tenant, result.value, keep, f"{key.path} output")
         runtime.checkpoints.complete(claim, output, result.usage)
     except Exception as exc:
         runtime.checkpoints.release(claim, f"{type(exc).__name__}: {exc}")
@@ -120,8 +122,11 @@ def run_once(
 
 
 def resolve(mapping: Any, run: RunRef, step: AnyStep, roots: dict[str, Any], artifacts: ArtifactStore) -> Any:
-    """Evaluate an input mapping (or a proposal) against the task's roots, loading artifacts back."""
+    """Evaluate an input mapping (or a proposal) against the task's roots, loading artifacts back:
+    the values a step gets hold no reference, however deep (a map's output list of offloaded
+    iteration outputs, a list kept item by item)."""
     try:
-        return expressions.evaluate(mapping, roots, lambda value: artifacts.load(run.tenant, value))
+        value = expressions.evaluate(mapping, roots, lambda part: artifacts.load(run.tenant, part))
     except expressions.ExpressionError as exc:
         raise InvalidStepInput(f"step {step.id!r} input: {exc}") from None
+    return artifacts.load_all(run.tenant, value)

@@ -1,7 +1,7 @@
 """Lambda handler for every task a workflow's state machine gives the step function: `llm` and
-`tool` steps, the turns and tool calls of `agent` steps, and the approval requests of `approval`
-steps and of agents' gated tool calls. It dispatches on the payload's `task` field
-(sutram.contracts.Task)."""
+`tool` steps, the turns and tool calls of `agent` steps, the approval requests of `approval`
+steps and of agents' gated tool calls, and the staging of a distributed map's items. It
+dispatches on the payload's `task` field (sutram.contracts.Task)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from sutram.contracts import (
     AgentToolTask,
     AgentTurnTask,
     ApprovalTask,
+    ItemsTask,
     StepTask,
     Task,
     ToolApprovalTask,
     parse_task,
 )
 from sutram.engine.agent import run_agent_tool, run_agent_turn
+from sutram.engine.items import stage_items
 from sutram.engine.steps import run_step
 
 logger = Logger()
@@ -53,4 +55,6 @@ def dispatch(task: Task) -> Any:
             return request_approval(task, wiring.approval_runtime())
         case ToolApprovalTask():  # a gated tool call waits for the decision
             return request_tool_approval(task, wiring.step_runtime(), wiring.approval_runtime())
+        case ItemsTask():
+            return stage_items(task, wiring.artifact_store())
     raise ValueError(f"the step function does not run {task.task!r} tasks")

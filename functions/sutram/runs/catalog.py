@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
 from sutram.definition import WORKFLOW_NAME, DefinitionError, WorkflowDefinition, load_definition
+from sutram.definition.reads import Path as StatePath
+from sutram.definition.reads import kept_paths
 from sutram.runs.errors import WorkflowNotFound
 
 logger = Logger(child=True)
@@ -20,6 +22,11 @@ class Workflow:
     definition: WorkflowDefinition
     state_machine_arn: str
     alias_arn: str  # routes new runs to the live version
+
+    @cached_property
+    def kept_input(self) -> list[StatePath]:
+        """The parts of a run's input that Step Functions reads itself (sutram.definition.reads)."""
+        return kept_paths(self.definition).get("input", [])
 
     def version_arn(self, version: int) -> str:
         return f"{self.state_machine_arn}:{version}"

@@ -43,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sutram import schemas
 from sutram.contracts import ExecutionError, FinishTask, RunRef
 from sutram.definition import WorkflowDefinition
+from sutram.errors import TooLargeForState
 from sutram.rest.errors import InvalidCursor
 from sutram.runs.catalog import Workflow, WorkflowCatalog
 from sutram.runs.errors import (
@@ -119,7 +120,10 @@ def start_run(
         # The version only counts when one is named, so keys used before versions existed still match.
         named = {"version": request.version} if request.version is not None else {}
         request_hash = _sha256_hex(canonical({"idempotency_key": idempotency_key, "input": request.input} | named))
-    stored_input = backend.artifacts.offload_if_large(tenant, request.input)
+    try:
+        stored_input = backend.artifacts.offload_if_large(tenant, request.input, workflow.kept_input, "input")
+    except TooLargeForState as exc:
+        raise InvalidRunInput(str(exc), field="input") from None
     record = RunRecord(
         run_id=run_id,
         tenant=tenant,
@@ -152,14 +156,29 @@ def start_run(
 
 
 def check_run_input(definition: WorkflowDefinition, run_input: dict[str, Any]) -> None:
-    if artifacts.REF in run_input:
-        raise InvalidRunInput(f"input.{artifacts.REF} is reserved", field=f"input.{artifacts.REF}")
+    reserved = _reserved_key(run_input, "input")
+    if reserved is not None:
+        raise InvalidRunInput(f"{reserved} is reserved", field=reserved)
     if definition.input_schema is None:
         return
     try:
         schemas.check(definition.input_schema, run_input, "input")
     except schemas.SchemaMismatch as exc:
         raise InvalidRunInput(exc.message, field=exc.field) from None
+
+
+def _reserved_key(value: Any, where: str) -> str | None:
+    """Where `value` holds the key artifact references are told apart by, if anywhere: steps load
+    any reference they meet, so the input may not contain one that did not come from Sutram."""
+    if isinstance(value, dict):
+        if artifacts.REF in value:
+            return f"{where}.{artifacts.REF}"
+        found = (_reserved_key(part, f"{where}.{name}") for name, part in value.items())
+    elif isinstance(value, list):
+        found = (_reserved_key(part, f"{where}[{index}]") for index, part in enumerate(value))
+    else:
+        return None
+    return next((path for path in found if path is not None), None)
 
 
 def new_run_id(now: datetime) -> str:
@@ -306,7 +325,7 @@ def _inline_or_link(store: ArtifactStore, tenant: str, stored: str | None) -> tu
         key is None
     ):  # only the tenant's own artifacts are linked: a value that merely looks like a reference stays inline
         return value, None
-    return None, ArtifactLink(key=key, bytes=int(value.get("bytes", 0)), url=store.presigned_url(key))
+    return None, ArtifactLink(key=key, bytes=int(value.get(artifacts.SIZE, 0)), url=store.presigned_url(key))
 
 
 # --- recording how a run ended (called by the state machine's RecordSuccess/RecordFailure) --------
@@ -315,7 +334,12 @@ def _inline_or_link(store: ArtifactStore, tenant: str, stored: str | None) -> tu
 def finish_run(backend: RunsBackend, task: FinishTask) -> None:
     outcome: dict[str, Any]
     if task.status == SUCCEEDED:
-        outcome = {"output": canonical(task.output)}
+        # The output as one value, inline or one artifact: a map's list of offloaded iteration
+        # outputs, or a transform's copied references, are read back and stored whole.
+        tenant = task.run.tenant
+        whole = backend.artifacts.load_all(tenant, task.output, strict=False)
+        output = backend.artifacts.offload_if_large(tenant, whole)
+        outcome = {"output": canonical(output)}
     else:
         error = task.error or ExecutionError()
         outcome = {"error": {"error": error.Error, "cause": _readable_cause(error.Cause)}}

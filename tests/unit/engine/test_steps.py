@@ -13,7 +13,7 @@ from sutram.contracts import StepTask as StepEvent
 from sutram.engine.steps import run_step
 from sutram.errors import InvalidStepInput, OutcomeUnknown, StepFailed
 from sutram.models import ModelRequest, ModelResponse, Usage
-from sutram.store.artifacts import REF
+from sutram.store.artifacts import REF, SIZE
 from sutram.tools import ToolContext, tool
 from tests.unit.support.engine import RUN, set_faults
 
@@ -110,7 +110,7 @@ def test_a_large_output_goes_to_s3_and_round_trips(aws_env):
     )
     output = run_step(event, wiring.step_runtime())
 
-    assert output[REF].startswith("tenants/acme/artifacts/sha256/") and output["bytes"] == 4002
+    assert output[REF].startswith("tenants/acme/artifacts/sha256/") and output[SIZE] == 4002
     assert wiring.artifact_store().load("acme", output) == "ab" * 2000
     # A later step reading a field through the reference gets the value itself.
     reader = llm_event(input={"text": "$.steps.big"})
@@ -123,7 +123,7 @@ def test_a_large_output_goes_to_s3_and_round_trips(aws_env):
 
 def test_another_tenants_artifact_cannot_be_read(aws_env):
     with pytest.raises(InvalidStepInput, match="outside the tenant's prefix"):
-        wiring.artifact_store().load("acme", {REF: "tenants/globex/artifacts/sha256/x.json", "bytes": 1})
+        wiring.artifact_store().load("acme", {REF: "tenants/globex/artifacts/sha256/x.json", SIZE: 1})
 
 
 def test_an_at_most_once_tool_that_died_mid_call_stops_with_outcome_unknown(aws_env, monkeypatch):

@@ -302,7 +302,7 @@ def test_a_large_input_travels_as_an_artifact_and_the_run_links_to_it(monkeypatc
         run = api.call("GET", f"/runs/{run_id}").body
         assert run["input"] is None
         assert run["input_artifact"]["key"] == reference["$artifact"]
-        assert run["input_artifact"]["bytes"] == reference["bytes"]
+        assert run["input_artifact"]["bytes"] == reference["$bytes"]
         assert reference["$artifact"] in run["input_artifact"]["url"]
         stored = api.s3.get_object(Bucket=wiring.get_settings().bucket_name, Key=reference["$artifact"])["Body"].read()
         assert json.loads(stored) == large
@@ -435,7 +435,7 @@ def test_steps_come_in_order_with_usage_and_a_link_to_a_large_output(
 
 def test_a_value_that_only_looks_like_another_tenants_artifact_is_never_linked(api: ApiEnvironment) -> None:
     run_id = api.start().body["run_id"]
-    lookalike = {"$artifact": "tenants/globex/artifacts/sha256/secret.json", "bytes": 10}
+    lookalike = {"$artifact": "tenants/globex/artifacts/sha256/secret.json", "$bytes": 10}
     api.finish(run_id, status="SUCCEEDED", output=lookalike)
 
     run = api.call("GET", f"/runs/{run_id}").body

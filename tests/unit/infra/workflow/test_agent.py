@@ -36,6 +36,7 @@ def test_serial_tool_calls_keep_no_output_and_hooks_see_every_task_and_the_map()
         step,
         step_function=function,
         payload_common=PAYLOAD,
+        loop="$.agents.triage",
         result_path=sfn.JsonPath.DISCARD,
         add_retries=add_retries,
         add_catch=add_catch,
@@ -70,7 +71,13 @@ def graph_of(step: AgentStep, **hooks: Any) -> dict[str, Any]:
     stack = Stack(App(), "Agent")
     function = lambda_.Function.from_function_arn(stack, "Step", "arn:aws:lambda:us-east-1:123456789012:function:f")
     first, _ = agent_states(
-        stack, step, step_function=function, payload_common=PAYLOAD, result_path=sfn.JsonPath.DISCARD, **hooks
+        stack,
+        step,
+        step_function=function,
+        payload_common=PAYLOAD,
+        loop="$.agents.triage",
+        result_path=sfn.JsonPath.DISCARD,
+        **hooks,
     )
     graph: dict[str, Any] = stack.resolve(sfn.StateGraph(first, "agent").to_graph_json())
     return graph
