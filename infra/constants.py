@@ -72,6 +72,8 @@ CONTEXT_REQUIRE_MFA = (
 )
 # The functions' Lambda runtime, and the Python the asset's dependencies are installed for.
 CONTEXT_LAMBDA_PYTHON = "sutram:lambdaPython"
+CONTEXT_RESERVED_CONCURRENCY = "sutram:reservedConcurrency"  # {"step": 100, ...}; none reserved by default
+FUNCTION_NAMES = ("step", "finish", "api", "rotate")
 DEFAULT_MODEL_PROVIDER = "bedrock"
 DEFAULT_MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
 DEFAULT_OFFLOAD_THRESHOLD = 8192  # bytes

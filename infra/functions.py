@@ -5,13 +5,16 @@ The deployment's model defaults and offload threshold come from CDK context (cdk
 `sutram:modelProvider`, `sutram:modelId` and `sutram:offloadThresholdBytes`; an optional
 `sutram:approvalWebhookUrl` receives a message for every approval requested. `sutram:lambdaPython`
 (`python3.14`) is the functions' runtime and the Python their bundled dependencies are built for.
+`sutram:reservedConcurrency` ({"step": 100, "api": 20, ...}) reserves concurrency per function:
+off by default, since a reservation must leave the account 100 unreserved executions and a new
+account's quota of 10 refuses any.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -47,6 +50,8 @@ class RuntimeConfig:
     offload_threshold_bytes: int
     approval_webhook_url: str = ""
     lambda_python: str = constants.LAMBDA_RUNTIME_PYTHON  # a Lambda runtime identifier: python3.N
+    # function ("step", "finish", "api", "rotate") -> reserved concurrent executions
+    reserved_concurrency: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_context(cls, node: Node) -> RuntimeConfig:
@@ -61,14 +66,30 @@ class RuntimeConfig:
         python = str(context(constants.CONTEXT_LAMBDA_PYTHON, constants.LAMBDA_RUNTIME_PYTHON))
         if not _LAMBDA_PYTHON.fullmatch(python):
             raise ValueError(f"CDK context {constants.CONTEXT_LAMBDA_PYTHON}={python!r} is invalid: expected python3.N")
+        reserved = _reserved_concurrency(context(constants.CONTEXT_RESERVED_CONCURRENCY, {}))
         try:
             ModelSpec(provider=provider, model_id=model_id)
-            return cls(provider, model_id, int(threshold), webhook, python)
+            return cls(provider, model_id, int(threshold), webhook, python, reserved)
         except ValueError as exc:  # pydantic's ValidationError included
             raise ValueError(
                 f"CDK context {constants.CONTEXT_MODEL_PROVIDER}={provider!r}, {constants.CONTEXT_MODEL_ID}="
                 f"{model_id!r}, {constants.CONTEXT_OFFLOAD_THRESHOLD}={threshold!r} is invalid: {exc}"
             ) from None
+
+
+def _reserved_concurrency(value: Any) -> dict[str, int]:
+    """The `sutram:reservedConcurrency` context: {function: executions}, each a positive integer."""
+    key = constants.CONTEXT_RESERVED_CONCURRENCY
+    if not isinstance(value, dict):
+        raise ValueError(f'CDK context {key} must map function names to numbers, e.g. {{"step": 100}}')
+    unknown = sorted(set(value) - set(constants.FUNCTION_NAMES))
+    if unknown:
+        raise ValueError(f"CDK context {key}: no function named {unknown[0]!r}; the functions are "
+                         f"{', '.join(constants.FUNCTION_NAMES)}")  # fmt: skip
+    for name, executions in value.items():
+        if isinstance(executions, bool) or not isinstance(executions, int) or executions < 1:
+            raise ValueError(f"CDK context {key}.{name}={executions!r} is invalid: expected a positive integer")
+    return dict(value)
 
 
 class SutramFunctions(Construct):
@@ -105,17 +126,18 @@ class SutramFunctions(Construct):
             constants.ENV_OFFLOAD_THRESHOLD: str(config.offload_threshold_bytes),
             constants.ENV_EVENT_BUS: self.approval_events.event_bus_name,
         } | ({constants.ENV_APPROVAL_WEBHOOK_URL: config.approval_webhook_url} if config.approval_webhook_url else {})
+        self._reserved = config.reserved_concurrency
         self.step = self._build_function(
-            constants.STEP_FUNCTION_ID, "sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT
+            "step", constants.STEP_FUNCTION_ID, "sutram.handlers.step.handler", constants.STEP_FUNCTION_TIMEOUT
         )
         self.finish = self._build_function(
-            constants.FINISH_FUNCTION_ID, "sutram.handlers.finish.handler", constants.FINISH_FUNCTION_TIMEOUT
+            "finish", constants.FINISH_FUNCTION_ID, "sutram.handlers.finish.handler", constants.FINISH_FUNCTION_TIMEOUT
         )
         self.api = self._build_function(
-            constants.API_FUNCTION_ID, "sutram.handlers.api.handler", constants.API_FUNCTION_TIMEOUT
+            "api", constants.API_FUNCTION_ID, "sutram.handlers.api.handler", constants.API_FUNCTION_TIMEOUT
         )
         self.rotate = self._build_function(
-            constants.ROTATE_FUNCTION_ID, "sutram.handlers.rotate.handler", constants.ROTATE_FUNCTION_TIMEOUT
+            "rotate", constants.ROTATE_FUNCTION_ID, "sutram.handlers.rotate.handler", constants.ROTATE_FUNCTION_TIMEOUT
         )
 
         # Each function's role: its table and bucket access, and one named policy per purpose, so
@@ -124,8 +146,9 @@ class SutramFunctions(Construct):
         table.grant_write_data(self.finish)
         table.grant_read_write_data(self.api)
         stack = Stack.of(self)
-        for function in (self.step, self.api):
+        for function in (self.step, self.finish, self.api):
             # put_object, get_object and presigned GETs (sutram.store.artifacts), under tenants/ only.
+            # finish reads a run's output back whole and stores it as one artifact if large.
             artifacts = bucket.arn_for_objects(f"{constants.ARTIFACTS_PREFIX}*")
             self._policy(
                 function,
@@ -224,7 +247,7 @@ class SutramFunctions(Construct):
         wildcards = {nag.flat(self, r) for statement in statements for r in statement.resources}
         nag.acknowledge(policy, {f"IAM5[Resource::{w}]": why for w in sorted(wildcards) if "*" in w})
 
-    def _build_function(self, logical_id: str, handler: str, timeout_seconds: int) -> lambda_.Function:
+    def _build_function(self, name: str, logical_id: str, handler: str, timeout_seconds: int) -> lambda_.Function:
         function = lambda_.Function(
             self,
             logical_id,
@@ -234,6 +257,7 @@ class SutramFunctions(Construct):
             handler=handler,
             memory_size=constants.LAMBDA_MEMORY_MB,
             timeout=Duration.seconds(timeout_seconds),
+            reserved_concurrent_executions=self._reserved.get(name),
             tracing=lambda_.Tracing.ACTIVE,
             environment=self._environment,
             log_group=logs.LogGroup(

@@ -4,14 +4,18 @@ and least-privileged; the link-signing keys read at run time and rotated."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
+from aws_cdk import App, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from infra import constants
-from infra.functions import RuntimeConfig
+from infra.functions import RuntimeConfig, SutramFunctions
 from tests.infra.support import joined, role_statements, statement_actions
 
 HANDLERS = {
@@ -131,9 +135,9 @@ def test_approval_events_go_to_sutram_s_own_bus_and_only_the_step_function_publi
         assert function_id == constants.STEP_FUNCTION_ID or others == []
 
 
-def test_finish_function_only_writes_the_table(cdk_template: Template) -> None:
+def test_finish_function_writes_the_table_and_artifacts_only(cdk_template: Template) -> None:
     actions = _actions(role_statements(cdk_template.to_json(), constants.FINISH_FUNCTION_ID))
-    assert {action.split(":")[0] for action in actions} == {"dynamodb", "xray"}
+    assert {action.split(":")[0] for action in actions} == {"dynamodb", "s3", "xray"}
     assert "dynamodb:Query" not in actions
 
 
@@ -148,6 +152,42 @@ def test_context_defaults_apply_when_cdk_json_says_nothing() -> None:
     assert config == RuntimeConfig("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", 8192)
 
 
+def test_reserved_concurrency_is_opt_in_per_function_and_a_bad_value_fails_synth_naming_it(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    functions = Template.from_json(template).find_resources("AWS::Lambda::Function")
+    assert all("ReservedConcurrentExecutions" not in f["Properties"] for f in functions.values())
+
+    stack = Stack(App(context={constants.CONTEXT_RESERVED_CONCURRENCY: {"step": 100, "api": 20}}), "Reserved")
+    SutramFunctions(
+        stack,
+        "Functions",
+        code=lambda_.Code.from_asset(str(tmp_path)),
+        table=dynamodb.Table(
+            stack, "T", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
+        ),
+        bucket=s3.Bucket(stack, "B"),
+        config=RuntimeConfig.from_context(stack.node),
+    )
+    reserved = {
+        logical_id: resource["Properties"].get("ReservedConcurrentExecutions")
+        for logical_id, resource in Template.from_stack(stack).find_resources("AWS::Lambda::Function").items()
+    }
+    assert reserved == {
+        constants.STEP_FUNCTION_ID: 100,
+        constants.API_FUNCTION_ID: 20,
+        constants.FINISH_FUNCTION_ID: None,
+        constants.ROTATE_FUNCTION_ID: None,
+    }
+    for bad, message in [
+        ({"steps": 5}, "no function named 'steps'"),
+        ({"step": 0}, r"sutram:reservedConcurrency.step=0 is invalid"),
+        ([5], "must map function names to numbers"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            RuntimeConfig.from_context(App(context={constants.CONTEXT_RESERVED_CONCURRENCY: bad}).node)
+
+
 def test_unknown_model_provider_in_context_fails_synth_naming_the_key() -> None:
     with pytest.raises(ValueError, match="sutram:modelProvider"):
         RuntimeConfig.from_context(App(context={"sutram:modelProvider": "gpt"}).node)
@@ -159,12 +199,12 @@ def test_artifacts_are_read_and_written_under_tenants_only(template: dict[str, A
         return [s for s in statements if any(a.startswith("s3:") for a in statement_actions(s))]
 
     objects = {"Fn::Join": ["", [{"Fn::GetAtt": [_artifacts_bucket(template), "Arn"]}, "/tenants/*"]]}
-    for function_id in (constants.STEP_FUNCTION_ID, constants.API_FUNCTION_ID):
+    for function_id in (constants.STEP_FUNCTION_ID, constants.FINISH_FUNCTION_ID, constants.API_FUNCTION_ID):
         statements = s3_statements(function_id)
         assert [(sorted(statement_actions(s)), s["Resource"]) for s in statements] == [
             (["s3:GetObject", "s3:PutObject"], objects)
         ]
-    assert s3_statements(constants.FINISH_FUNCTION_ID) == []
+    assert s3_statements(constants.ROTATE_FUNCTION_ID) == []
 
 
 def _artifacts_bucket(template: dict[str, Any]) -> str:
