@@ -2,19 +2,24 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/dev.lock package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo serve test test-fast lint synth deploy bench clean
+.PHONY: install lock demo serve test test-fast lint synth deploy bench clean
 
-install: $(STAMP)  ## Python virtualenv with pinned dependencies, and the CDK CLI
+install: $(STAMP)  ## Python virtualenv with every dependency, transitive ones included, from requirements/dev.lock (hash-checked); the CDK CLI
 
-$(STAMP): pyproject.toml package.json package-lock.json
+$(STAMP): pyproject.toml requirements/dev.lock package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	npm ci --silent --no-audit --no-fund
 	rm -f $(VENV)/.installed-* && touch $@
+
+lock: install  ## Resolve requirements/dev.lock (this machine's tools) and requirements/lambda.lock (the Lambda bundle) again from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes --quiet -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --python-platform x86_64-manylinux_2_17 --python-version 3.14 --no-annotate --quiet -o requirements/lambda.lock
 
 demo: install  ## Run the document-analysis workflow on the local cloud, with a crash after an LLM call
 	$(BIN)/python -m localcloud demo

@@ -3,9 +3,10 @@
 The bundled asset holds every Python package under `functions/` (`sutram`, the user tool package
 `sutram_tools`, and any package added there), the workflow definitions (`workflows/*.yaml`) and
 the runtime dependencies pinned in pyproject.toml, installed as manylinux wheels for the Lambda
-runtime's Python (CDK context `sutram:lambdaPython`). Installed dependencies are cached in
-`.build/deps-<hash of the pins and the target>`, and the asset hash is computed from the pins, the
-target and the sources, so an unchanged asset is neither rebuilt nor uploaded.
+runtime's Python (CDK context `sutram:lambdaPython`), their own dependencies held to the versions
+in requirements/lambda.lock (`make lock`). Installed dependencies are cached in
+`.build/deps-<hash of the pins, the lock and the target>`, and the asset hash is computed from
+those and the sources, so an unchanged asset is neither rebuilt nor uploaded.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from infra import constants
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 BUILD_DIR = REPO_ROOT / ".build"
+LAMBDA_LOCK = REPO_ROOT / "requirements" / "lambda.lock"  # every transitive version, as constraints
 _PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -52,7 +54,12 @@ def _python_version(runtime: str) -> str:
 
 
 def _deps_digest(pins: list[str], runtime: str) -> str:
-    target = {"pins": pins, "platform": constants.LAMBDA_PIP_PLATFORM, "python": _python_version(runtime)}
+    target = {
+        "pins": pins,
+        "lock": LAMBDA_LOCK.read_text(),
+        "platform": constants.LAMBDA_PIP_PLATFORM,
+        "python": _python_version(runtime),
+    }
     return hashlib.sha256(json.dumps(target, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -68,7 +75,8 @@ def installed_dependencies(pins: list[str], runtime: str = constants.LAMBDA_RUNT
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             "--platform", constants.LAMBDA_PIP_PLATFORM, "--implementation", "cp",
-            "--python-version", _python_version(runtime), "--only-binary=:all:", "--target", str(staging), *pins,
+            "--python-version", _python_version(runtime), "--only-binary=:all:", "--target", str(staging),
+            "--constraint", str(LAMBDA_LOCK), *pins,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
