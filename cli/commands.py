@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -34,24 +33,36 @@ def _read_input(value: str) -> Any:
 
 
 def command_login(args: argparse.Namespace, out: TextIO) -> int:
+    """Sign in with Cognito's SRP protocol (the password never leaves this machine), answering an
+    authenticator-app MFA challenge when the user has one, and save the ID token."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
+    from pycognito.aws_srp import AWSSRP
+    from pycognito.exceptions import SoftwareTokenMFAChallengeException
 
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise CliError("no region: pass --region or set AWS_REGION", EXIT_USAGE)
+    region, _, pool = str(args.user_pool_id).partition("_")
+    if not pool:
+        raise CliError(f"--user-pool-id {args.user_pool_id!r} is not a user pool id (<region>_<id>)", EXIT_USAGE)
     password = args.password if args.password is not None else getpass.getpass(f"Password for {args.username}: ")
-    cognito = boto3.client("cognito-idp", region_name=region, endpoint_url=args.endpoint_url)
+    cognito = boto3.client("cognito-idp", region_name=args.region or region, endpoint_url=args.endpoint_url)
+    srp = AWSSRP(args.username, password, args.user_pool_id, args.user_pool_client_id, client=cognito)
     try:
-        response = cognito.initiate_auth(
-            ClientId=args.user_pool_client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": args.username, "PASSWORD": password},
-        )
+        try:
+            response = srp.authenticate_user()
+        except SoftwareTokenMFAChallengeException as challenge:
+            code = args.mfa_code or getpass.getpass("MFA code from your authenticator app: ")
+            response = cognito.respond_to_auth_challenge(
+                ClientId=args.user_pool_client_id,
+                ChallengeName="SOFTWARE_TOKEN_MFA",
+                Session=challenge.get_tokens()["Session"],
+                ChallengeResponses={"USERNAME": args.username, "SOFTWARE_TOKEN_MFA_CODE": code},
+            )
     except ClientError as exc:
         raise CliError(f"login failed: {exc.response['Error'].get('Message') or exc}") from None
-    except BotoCoreError as exc:
+    except (BotoCoreError, ValueError) as exc:
         raise CliError(f"login failed: {exc}") from None
+    except Exception as exc:  # pycognito's other challenges: a new password, SMS MFA, MFA setup
+        raise CliError(f"login needs another step ({exc}); complete it in Cognito first") from None
     result = response.get("AuthenticationResult")
     if not result:
         raise CliError(f"login needs another step ({response.get('ChallengeName')}); complete it in Cognito first")

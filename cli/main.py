@@ -1,8 +1,8 @@
 """The `sutram` command: log in, start and follow runs, list runs and steps, decide approvals via the HTTP API.
 
 This module parses the command line and dispatches to the subcommands in cli.commands; exit codes are
-in cli.errors. Only the standard library (and boto3, for `login`) is used, so the command works wherever
-sutram installs.
+in cli.errors. Only the standard library is used, and for `login` boto3 and pycognito (Cognito's
+SRP sign-in).
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     login = commands.add_parser("login", help="get an ID token from Cognito and save it", parents=[common])
+    login.add_argument("--user-pool-id", required=True, help="e.g. eu-west-1_AbCdEf123 (the stack's UserPoolId)")
     login.add_argument("--user-pool-client-id", required=True)
     login.add_argument("--username", required=True)
     login.add_argument("--password", help="prompted for when omitted")
-    login.add_argument("--region", help="env AWS_REGION")
+    login.add_argument("--mfa-code", help="the authenticator app's code, prompted for when Cognito asks and omitted")
+    login.add_argument("--region", help="the user pool's region by default")
     login.add_argument("--endpoint-url", help="a Cognito endpoint other than AWS's, e.g. the local cloud's")
 
     run = commands.add_parser("run", help="start a run", parents=[common])

@@ -28,7 +28,8 @@ class Api(Construct):
         self.user_pool = self._build_user_pool()
         self.client = self.user_pool.add_client(
             "Client",
-            auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+            # SRP only: the password never travels, not even inside TLS to Cognito.
+            auth_flows=cognito.AuthFlow(user_srp=True),
             generate_secret=False,
             disable_o_auth=True,  # clients sign in with the API flows above; no hosted UI, no redirects
             prevent_user_existence_errors=True,

@@ -50,6 +50,7 @@ from localcloud.moto_patches import (
     install_invoke_seam,
     start_executions_from_tasks,
     start_executions_on_versions,
+    verify_srp_passwords,
 )
 from localcloud.sandboxes import LocalFunction, Sandboxes, lambda_environment
 from localcloud.template import resolve, resources_of_type
@@ -153,6 +154,7 @@ class LocalCloud:
         install_invoke_seam(self.invoke)
         start_executions_on_versions()
         start_executions_from_tasks()
+        verify_srp_passwords()
         self._configure_process_environment()
         return self
 
@@ -345,9 +347,7 @@ class LocalCloud:
             app_client = client.create_user_pool_client(
                 UserPoolId=props["UserPoolId"],
                 ClientName=props.get("ClientName", logical_id),
-                ExplicitAuthFlows=props.get(
-                    "ExplicitAuthFlows", ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
-                ),
+                ExplicitAuthFlows=props.get("ExplicitAuthFlows", ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
             )["UserPoolClient"]
             self._physical[logical_id] = app_client["ClientId"]
 

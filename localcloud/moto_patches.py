@@ -1,4 +1,4 @@
-"""The local cloud's patches of moto internals (moto 5.2.5); LocalCloud.start() installs all three.
+"""The local cloud's patches of moto internals (moto 5.2.5); LocalCloud.start() installs all four.
 
 install_invoke_seam(dispatch): the Lambda backend's `invoke`, so that Lambda invocations (Step
     Functions' Lambda tasks among them) run the real handlers in the local cloud's sandboxes instead
@@ -8,21 +8,32 @@ start_executions_on_versions(): the Step Functions backend's `start_execution`, 
     versions but cannot start an execution on one. tests/integration/test_versions.py.
 start_executions_from_tasks(): the parameter casing of the startExecution task integration, which
     moto passes to boto3 as the ASL's. tests/integration/test_agents.py.
+verify_srp_passwords(): Cognito's SRP sign-in (USER_SRP_AUTH), which moto answers with random
+    numbers and completes whatever the password: the challenge is computed from the user's password
+    as Cognito's is, and a claim that does not prove the password is refused.
+    tests/unit/cli/test_runs.py signs in with the CLI, right and wrong.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda_simple.models import lambda_simple_backends
+from moto.cognitoidp.exceptions import NotAuthorizedError
+from moto.cognitoidp.models import CognitoIdpBackend
 from moto.stepfunctions.exceptions import StateMachineDoesNotExist
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
 from moto.stepfunctions.responses import get_backend
+from pycognito.aws_srp import G_HEX, N_HEX, calculate_u, compute_hkdf, hex_hash, hex_to_long, long_to_hex, pad_hex
 
 # The account and region the local cloud's mock runs in: the backends patched here are theirs.
 ACCOUNT = "123456789012"
@@ -95,3 +106,66 @@ def start_executions_from_tasks() -> None:
 
     normalise_parameters.sutram_patched = True  # type: ignore[attr-defined]
     StateTaskServiceSfn._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+
+
+_N, _G = hex_to_long(N_HEX), hex_to_long(G_HEX)
+_K = hex_to_long(hex_hash("00" + N_HEX + "0" + G_HEX))
+
+
+def verify_srp_passwords() -> None:
+    """Make moto's USER_SRP_AUTH prove the password, as Cognito does (SRP-6a with Cognito's hashing)."""
+    initiate, respond = CognitoIdpBackend.initiate_auth, CognitoIdpBackend.respond_to_auth_challenge
+    if getattr(initiate, "sutram_patched", False):
+        return
+    pending: dict[str, tuple[int, int, int, int, str, str]] = {}  # secret block -> A, b, B, v, pool, user id
+
+    def initiate_auth(self: Any, client_id: str, auth_flow: str, auth_parameters: dict[str, str]) -> dict[str, Any]:
+        answer: dict[str, Any] = initiate(self, client_id, auth_flow, auth_parameters)
+        if answer.get("ChallengeName") != "PASSWORD_VERIFIER":
+            return answer
+        parameters = answer["ChallengeParameters"]
+        _, pool = self.sessions[answer["Session"]]
+        user = self.admin_get_user(pool.id, parameters["USERNAME"])
+        pool_name, salt = pool.id.split("_")[1], secrets.token_hex(16)
+        secret = hashlib.sha256(f"{pool_name}{parameters['USER_ID_FOR_SRP']}:{user.password}".encode()).hexdigest()
+        verifier = pow(_G, hex_to_long(hex_hash(pad_hex(salt) + secret)), _N)
+        small_b = secrets.randbits(1024) % _N
+        big_b = (_K * verifier + pow(_G, small_b, _N)) % _N
+        big_a = hex_to_long(auth_parameters["SRP_A"])
+        pending[parameters["SECRET_BLOCK"]] = (
+            big_a,
+            small_b,
+            big_b,
+            verifier,
+            pool_name,
+            parameters["USER_ID_FOR_SRP"],
+        )
+        parameters.update({"SALT": salt, "SRP_B": long_to_hex(big_b)})
+        return answer
+
+    def respond_to_auth_challenge(
+        self: Any, session: str, client_id: str, challenge_name: str, challenge_responses: dict[str, str]
+    ) -> dict[str, Any]:
+        if challenge_name == "PASSWORD_VERIFIER":
+            block = challenge_responses.get("PASSWORD_CLAIM_SECRET_BLOCK", "")
+            if block not in pending:
+                raise NotAuthorizedError("Incorrect username or password.")
+            big_a, small_b, big_b, verifier, pool_name, user_id = pending.pop(block)
+            u = calculate_u(big_a, big_b)
+            shared = pow(big_a * pow(verifier, u, _N), small_b, _N)
+            key = compute_hkdf(bytearray.fromhex(pad_hex(shared)), bytearray.fromhex(pad_hex(long_to_hex(u))))
+            message = (
+                pool_name.encode()
+                + user_id.encode()
+                + base64.standard_b64decode(block)
+                + challenge_responses.get("TIMESTAMP", "").encode()
+            )
+            expected = base64.standard_b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+            if not hmac.compare_digest(expected, challenge_responses.get("PASSWORD_CLAIM_SIGNATURE", "")):
+                raise NotAuthorizedError("Incorrect username or password.")
+        answer: dict[str, Any] = respond(self, session, client_id, challenge_name, challenge_responses)
+        return answer
+
+    initiate_auth.sutram_patched = True  # type: ignore[attr-defined]
+    CognitoIdpBackend.initiate_auth = initiate_auth  # type: ignore[method-assign]
+    CognitoIdpBackend.respond_to_auth_challenge = respond_to_auth_challenge  # type: ignore[method-assign]

@@ -77,11 +77,11 @@ def test_users_are_created_by_admins_with_an_immutable_tenant(cdk_template: Temp
     cdk_template.has_resource_properties("AWS::Cognito::UserPoolGroup", {"GroupName": "approvers"})
 
 
-def test_client_signs_in_with_password_or_srp_without_a_secret_or_oauth(cdk_template: Template) -> None:
+def test_client_signs_in_with_srp_only_without_a_secret_or_oauth(cdk_template: Template) -> None:
     cdk_template.has_resource_properties(
         "AWS::Cognito::UserPoolClient",
         {
-            "ExplicitAuthFlows": Match.array_with(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"]),
+            "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             "GenerateSecret": False,
             "AllowedOAuthFlows": Match.absent(),
             "CallbackURLs": Match.absent(),

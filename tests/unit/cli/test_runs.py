@@ -19,6 +19,7 @@ from cli import commands as cli_commands
 from cli import config as cli_config
 from cli import display as cli_display
 from cli import main as cli
+from localcloud.moto_patches import verify_srp_passwords
 from sutram import wiring
 from sutram.handlers.api import handler as api_handler
 from sutram.store.checkpoints import StepKey
@@ -288,31 +289,42 @@ def test_no_configuration_exits_2_with_what_to_do(home: Path, capsys: pytest.Cap
     )
 
 
-def test_login_saves_a_cognito_id_token_readable_only_by_the_user(
-    env: CliEnvironment, monkeypatch: pytest.MonkeyPatch, home: Path
-) -> None:
+@dataclass
+class UserPool:
+    pool_id: str
+    client_id: str
+
+
+@pytest.fixture
+def user_pool(env: CliEnvironment) -> UserPool:
+    """A pool whose client signs in with SRP only, as the stack's, and a user `ana`; moto's SRP is
+    made to prove the password as Cognito's does (localcloud.moto_patches.verify_srp_passwords)."""
+    verify_srp_passwords()
     cognito = boto3.client("cognito-idp")
     pool_id = cognito.create_user_pool(PoolName="sutram")["UserPool"]["Id"]
     client_id = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="cli", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        UserPoolId=pool_id, ClientName="cli", ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
     )["UserPoolClient"]["ClientId"]
     cognito.admin_create_user(UserPoolId=pool_id, Username="ana", MessageAction="SUPPRESS")
     cognito.admin_set_user_password(UserPoolId=pool_id, Username="ana", Password="Correct-horse-1", Permanent=True)
-    monkeypatch.setattr(cli_commands.getpass, "getpass", lambda prompt: "Correct-horse-1")
+    return UserPool(pool_id, client_id)
 
-    code = cli.main(
+
+def _login(env: CliEnvironment, pool: UserPool, *extra: str) -> int:
+    return cli.main(
         [
-            "login",
-            "--user-pool-client-id",
-            client_id,
-            "--username",
-            "ana",
-            "--region",
-            "us-east-1",
-            "--api",
-            env.base_url,
+            *("login", "--user-pool-id", pool.pool_id, "--user-pool-client-id", pool.client_id),
+            *("--username", "ana", "--api", env.base_url, *extra),
         ]
     )
+
+
+def test_login_proves_the_password_with_srp_and_saves_an_id_token_readable_only_by_the_user(
+    env: CliEnvironment, user_pool: UserPool, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    monkeypatch.setattr(cli_commands.getpass, "getpass", lambda prompt: "Correct-horse-1")
+
+    code = _login(env, user_pool)
 
     assert code == 0
     path = home / "home" / ".sutram" / "config.json"
@@ -324,24 +336,49 @@ def test_login_saves_a_cognito_id_token_readable_only_by_the_user(
     assert cli_config.load_config(_config_args()) == cli_config.Config(env.base_url, saved["token"])
 
 
-def test_login_with_a_wrong_password_exits_1(env: CliEnvironment) -> None:
-    cognito = boto3.client("cognito-idp")
-    pool_id = cognito.create_user_pool(PoolName="sutram")["UserPool"]["Id"]
-    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="cli")["UserPoolClient"]["ClientId"]
+def test_login_with_a_wrong_password_or_an_unknown_user_exits_1_and_saves_nothing(
+    env: CliEnvironment, user_pool: UserPool, home: Path
+) -> None:
+    assert _login(env, user_pool, "--password", "Correct-horse-2") == 1
+    assert env.capsys.readouterr().err == "sutram: error: login failed: Incorrect username or password.\n"
 
     code = cli.main(
         [
-            "login",
-            "--user-pool-client-id",
-            client_id,
-            "--username",
-            "nobody",
-            "--password",
-            "x",
-            "--region",
-            "us-east-1",
+            *("login", "--user-pool-id", user_pool.pool_id, "--user-pool-client-id", user_pool.client_id),
+            *("--username", "nobody", "--password", "x", "--api", env.base_url),
         ]
     )
-
     assert code == 1
     assert env.capsys.readouterr().err.startswith("sutram: error: login failed:")
+    assert not (home / "home" / ".sutram" / "config.json").exists()
+
+
+def test_login_answers_the_authenticator_apps_mfa_challenge(
+    env: CliEnvironment, user_pool: UserPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cognito = boto3.client("cognito-idp")
+    tokens = cognito.admin_initiate_auth(
+        UserPoolId=user_pool.pool_id,
+        ClientId=user_pool.client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "ana", "PASSWORD": "Correct-horse-1"},
+    )["AuthenticationResult"]
+    cognito.associate_software_token(AccessToken=tokens["AccessToken"])
+    cognito.verify_software_token(AccessToken=tokens["AccessToken"], UserCode="123456")
+    cognito.admin_set_user_mfa_preference(
+        UserPoolId=user_pool.pool_id, Username="ana", SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
+    prompts: list[str] = []
+    answers = {"Password for ana: ": "Correct-horse-1", "MFA code from your authenticator app: ": "123456"}
+    monkeypatch.setattr(cli_commands.getpass, "getpass", lambda prompt: prompts.append(prompt) or answers[prompt])
+
+    assert _login(env, user_pool) == 0
+    assert prompts == list(answers)  # the password, then the code Cognito asked for
+
+
+def test_login_names_a_malformed_user_pool_id(env: CliEnvironment, user_pool: UserPool) -> None:
+    code = cli.main(
+        ["login", "--user-pool-id", "AbCdEf", "--user-pool-client-id", user_pool.client_id, "--username", "ana"]
+    )
+    assert code == 2
+    assert "--user-pool-id 'AbCdEf' is not a user pool id" in env.capsys.readouterr().err
