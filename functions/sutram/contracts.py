@@ -33,6 +33,9 @@ class RunRef(BaseModel):
     tenant: str
     run_id: str
     workflow: str
+    # Which execution of the run: 0 the first, n after n resumes. A lease left by an earlier
+    # execution is abandoned, whatever its delivery (sutram.store.checkpoints.claim).
+    execution: int = Field(0, ge=0)
 
 
 class _Contract(BaseModel):

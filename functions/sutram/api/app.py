@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from sutram.approvals import routes as approvals
+from sutram.recovery import routes as recovery
 from sutram.rest.auth import Unauthenticated
 from sutram.rest.bodies import MAX_BODY_BYTES, check_body
 from sutram.rest.errors import RequestError, error_response
@@ -43,6 +44,7 @@ app.configure_openapi(
     security=[{"cognito": []}],
 )
 app.include_router(runs.router)
+app.include_router(recovery.router)
 app.include_router(approvals.router)
 
 PUBLIC_PATHS = approvals.PUBLIC_PATHS  # routes that need no session

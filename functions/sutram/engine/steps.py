@@ -37,6 +37,7 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
         step_type=step.type,
         timeout_seconds=step.timeout_seconds,
         delivery=task.delivery,
+        execution=run.execution,
         at_most_once=at_most_once,
         work=work,
         fault_label=step.id,

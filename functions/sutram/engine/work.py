@@ -87,6 +87,7 @@ def run_once(
     step_type: str,
     timeout_seconds: int,
     delivery: int,
+    execution: int,
     work: Callable[[Claimed], Work | HandOver],
     fault_label: str,
     done_point: str,
@@ -102,6 +103,7 @@ def run_once(
         lease_seconds=timeout_seconds + runtime.lease_margin_seconds,
         at_most_once=at_most_once,
         delivery=delivery,
+        execution=execution,
     )
     if isinstance(claim, AlreadyRecorded):
         value = runtime.artifacts.load(key.tenant, claim.output) if need_value else claim.output

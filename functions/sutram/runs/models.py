@@ -46,11 +46,18 @@ class RunLinks(BaseModel):
     steps: str
 
 
+class ForkedFrom(BaseModel):
+    run_id: str = Field(description="The run this one was forked from.")
+    step: str = Field(description="The step it was forked at: the steps before it were reused from that run.")
+
+
 class RunSummary(BaseModel):
     run_id: str
     workflow: str
     status: RunStatus
     version: int | None = Field(None, description="The published workflow version the run executes.")
+    execution: int = Field(0, description="How many times the run was resumed (each resume is a new execution).")
+    forked_from: ForkedFrom | None = None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -74,6 +81,8 @@ class RunDetail(RunSummary):
     output_artifact: ArtifactLink | None = None
     usage: UsageTotals
     steps_completed: int
+    forks: list[str] = Field(default_factory=list, description="The runs forked from this one, oldest first.")
+    aborted_by: str | None = Field(None, description="Who aborted the run, if someone did.")
 
 
 class RunPage(BaseModel):

@@ -57,6 +57,7 @@ from sutram.runs.errors import (
 )
 from sutram.runs.models import (
     ArtifactLink,
+    ForkedFrom,
     RunDetail,
     RunError,
     RunLinks,
@@ -137,8 +138,8 @@ def start_run(
         expires_at=expiry(now.timestamp()),
     )
     if backend.runs.create(record):
-        _start_execution(backend, workflow, record, named=request.version is not None)
-        return StartedRun(_summary(record), created=True)
+        start_execution(backend, workflow, record, named=request.version is not None)
+        return StartedRun(summary(record), created=True)
 
     existing = backend.runs.get(tenant, run_id)
     if existing is None:  # a concurrent request with the same key failed to start it and discarded it
@@ -149,10 +150,10 @@ def start_run(
             field="Idempotency-Key",
         )
     if existing.status == RUNNING and existing.execution_arn is None:
-        _start_execution(
+        start_execution(
             backend, workflow, existing, named=request.version is not None
         )  # finish a start that was interrupted
-    return StartedRun(_summary(existing), created=False)
+    return StartedRun(summary(existing), created=False)
 
 
 def check_run_input(definition: WorkflowDefinition, run_input: dict[str, Any]) -> None:
@@ -205,16 +206,17 @@ def live_version(backend: RunsBackend, workflow: Workflow) -> int:
     return int(route["stateMachineVersionArn"].rsplit(":", 1)[1])
 
 
-def _start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord, *, named: bool) -> None:
-    """Start the record's version; `named`: the caller asked for it (so it may not exist)."""
-    execution_input = {
-        "run": RunRef(tenant=record.tenant, run_id=record.run_id, workflow=record.workflow).model_dump(),
-        "input": json.loads(record.input),
-    }
+def start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord, *, named: bool) -> None:
+    """Start the record's version as its current execution (`record.execution`: 0, then one more
+    per resume, each named after the run); `named`: the caller asked for the version (so it may
+    not exist)."""
+    run = RunRef(tenant=record.tenant, run_id=record.run_id, workflow=record.workflow, execution=record.execution)
+    execution_input = {"run": run.model_dump(exclude_defaults=True), "input": json.loads(record.input)}
     version = record.version or live_version(backend, workflow)
+    name = record.run_id if record.execution == 0 else f"{record.run_id}-{record.execution}"
     try:
         response = backend.executions.start_execution(
-            stateMachineArn=workflow.version_arn(version), name=record.run_id, input=canonical(execution_input)
+            stateMachineArn=workflow.version_arn(version), name=name, input=canonical(execution_input)
         )
     except (ClientError, BotoCoreError) as exc:
         logger.exception("StartExecution failed; discarding the unstarted run", extra={"run_id": record.run_id})
@@ -236,7 +238,7 @@ def _start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord
 
 
 def get_run(backend: RunsBackend, tenant: str, run_id: str) -> RunDetail:
-    record = _existing_run(backend, tenant, run_id)
+    record = existing_run(backend, tenant, run_id)
     steps = backend.checkpoints.list_steps(tenant, run_id)
     usage = UsageTotals()
     for step in steps:
@@ -249,18 +251,20 @@ def get_run(backend: RunsBackend, tenant: str, run_id: str) -> RunDetail:
     run_input, input_artifact = _inline_or_link(backend.artifacts, tenant, record.input)
     output, output_artifact = _inline_or_link(backend.artifacts, tenant, record.output)
     return RunDetail(
-        **_summary(record).model_dump(),
+        **summary(record).model_dump(),
         input=run_input,
         input_artifact=input_artifact,
         output=output,
         output_artifact=output_artifact,
         usage=usage,
         steps_completed=sum(1 for step in steps if step_status(step) == SUCCEEDED),
+        forks=record.forks or [],
+        aborted_by=record.aborted_by,
     )
 
 
 def list_steps(backend: RunsBackend, tenant: str, run_id: str) -> StepList:
-    _existing_run(backend, tenant, run_id)
+    existing_run(backend, tenant, run_id)
     items = backend.checkpoints.list_steps(tenant, run_id)
     return StepList(steps=[_step_view(backend.artifacts, tenant, item) for item in items])
 
@@ -273,22 +277,24 @@ def list_runs(
         records, next_cursor = backend.runs.page(tenant, workflow=workflow, status=status, limit=limit, cursor=cursor)
     except cursors.InvalidCursor as exc:
         raise InvalidCursor(str(exc), field="cursor") from None
-    return RunPage(runs=[_summary(record) for record in records], next_cursor=next_cursor)
+    return RunPage(runs=[summary(record) for record in records], next_cursor=next_cursor)
 
 
-def _existing_run(backend: RunsBackend, tenant: str, run_id: str) -> RunRecord:
+def existing_run(backend: RunsBackend, tenant: str, run_id: str) -> RunRecord:
     record = backend.runs.get(tenant, run_id) if RUN_ID.match(run_id) else None
     if record is None:
         raise RunNotFound("no such run")  # the same answer whether it is unknown or another tenant's
     return record
 
 
-def _summary(record: RunRecord) -> RunSummary:
+def summary(record: RunRecord) -> RunSummary:
     return RunSummary(
         run_id=record.run_id,
         workflow=record.workflow,
         status=record.status,
         version=record.version,
+        execution=record.execution,
+        forked_from=ForkedFrom.model_validate(record.forked_from) if record.forked_from else None,
         created_at=datetime.fromisoformat(record.created_at),
         updated_at=datetime.fromisoformat(record.updated_at),
         finished_at=datetime.fromisoformat(record.finished_at) if record.finished_at else None,

@@ -4,8 +4,9 @@
    ran, the same request returns the existing item (ReturnValuesOnConditionCheckFailure): a
    recorded result comes back without a model or tool call; a live lease of the same Step
    Functions delivery means a concurrent duplicate (StepInProgress); a released or expired lease,
-   or one held by an earlier delivery that Step Functions has abandoned, is taken over by a
-   second, conditional put that bumps the attempt.
+   or one held by an earlier delivery that Step Functions has abandoned, or by an earlier
+   execution of the run (before a resume), is taken over by a second, conditional put that bumps
+   the attempt.
 2. `complete` puts the finished item with its result, conditional on still holding the lease.
 
 Both writes are whole-item puts on the step's own item; nothing else is written per step. A failed
@@ -73,17 +74,27 @@ class CheckpointStore:
         self._retention = retention_seconds
 
     def claim(
-        self, key: StepKey, *, step_type: str, lease_seconds: int, at_most_once: bool, delivery: int = 0
+        self,
+        key: StepKey,
+        *,
+        step_type: str,
+        lease_seconds: int,
+        at_most_once: bool,
+        delivery: int = 0,
+        execution: int = 0,
     ) -> Claimed | AlreadyRecorded:
-        """Take the step's lease. `delivery` is Step Functions' retry count for this task: a lease
-        held by an earlier delivery belongs to an attempt Step Functions has already given up on
-        (it crashed, failed or timed out), so it is taken over without waiting for it to expire."""
+        """Take the step's lease. `delivery` is Step Functions' retry count for this task and
+        `execution` the run's execution (0, then one more per resume): a lease held by an earlier
+        delivery, or by any delivery of an earlier execution, belongs to an attempt Step Functions
+        has already given up on (it crashed, failed, timed out or was stopped), so it is taken over
+        without waiting for it to expire. The retry count starts at 0 again in a new execution."""
         now = _now()
         lease = {
             **key.item_key,
             "status": RUNNING,
             "attempt": 1,
             "delivery": delivery,
+            "execution": execution,
             "step_type": step_type,
             "started_at": epoch(now),
             "lease_expires_at": int(now + lease_seconds),
@@ -105,7 +116,8 @@ class CheckpointStore:
             return AlreadyRecorded(output=json.loads(existing["output"]["S"]))
         previous = int(existing.get("attempt", {}).get("N", "0"))
         lease_expires_at = int(existing.get("lease_expires_at", {}).get("N", "0"))
-        superseded = delivery > int(existing.get("delivery", {}).get("N", "0"))
+        held_by = (int(existing.get("execution", {}).get("N", "0")), int(existing.get("delivery", {}).get("N", "0")))
+        superseded = (execution, delivery) > held_by
         if status == RUNNING and lease_expires_at >= now and not superseded:
             raise StepInProgress(
                 f"step {key.path!r} of run {key.run_id}: attempt {previous} holds the lease until {lease_expires_at}"
@@ -188,6 +200,21 @@ class CheckpointStore:
         """The recorded output of a finished step (inline JSON or an artifact reference), else None."""
         item = self._table.get_item(Key=key.item_key, ConsistentRead=True).get("Item")
         return json.loads(item["output"]) if item and item.get("status") == SUCCEEDED else None
+
+    def copy_into(
+        self, tenant: str, run_id: str, items: list[dict[str, Any]], *, source_run_id: str, outputs: dict[str, str]
+    ) -> None:
+        """Start run `run_id` (a fork) with copies of another run's finished checkpoints, each output
+        replaced by `outputs[path]` (JSON text) where given. A copy carries no usage (the model call
+        was the source run's) and names its source; a checkpoint never changes once written."""
+        pk = keys.run_pk(tenant, run_id)
+        for item in items:
+            path = keys.step_path(item["sk"])
+            copy = {name: value for name, value in item.items() if name not in ("usage", "pk")}
+            copy |= {"pk": pk, "copied_from": source_run_id}
+            if path in outputs:
+                copy |= {"output": outputs[path], "output_replaced": True}
+            self._table.put_item(Item=copy, ConditionExpression="attribute_not_exists(pk)")
 
     def list_steps(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
         """The run's checkpoints in the order their steps first started."""

@@ -18,10 +18,12 @@ from sutram.store.dynamo import is_condition_failure
 
 logger = Logger(child=True)
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED"]
 RUNNING: RunStatus = "RUNNING"
 SUCCEEDED: RunStatus = "SUCCEEDED"
 FAILED: RunStatus = "FAILED"
+ABORTED: RunStatus = "ABORTED"
+ABORTED_ERROR = "Sutram.Aborted"  # a run's error when an operator aborted it
 FILTERED_READ_SIZE = 100  # items read per query when filters may drop some
 MAX_QUERIES_PER_PAGE = 10  # bound on the reads behind one page of a filtered listing
 
@@ -32,6 +34,10 @@ class RunMissing(LookupError):
 
 class RunEndedOtherwise(RuntimeError):
     """`finish` found the run already ended with another status."""
+
+
+class RunMoved(RuntimeError):
+    """`reopen` or `abort` found the run in another state than the caller saw (a concurrent change)."""
 
 
 class RunRecord(BaseModel):
@@ -51,6 +57,11 @@ class RunRecord(BaseModel):
     output: str | None = None
     error: dict[str, str] | None = None
     execution_arn: str | None = None
+    # Which execution of the run is the current one: 0, then one more per resume (contracts.RunRef).
+    execution: int = 0
+    forked_from: dict[str, str] | None = None  # {"run_id", "step"}: the run and step it was forked at
+    forks: list[str] | None = None  # the runs forked from this one, oldest first
+    aborted_by: str | None = None
     idempotency_key_hash: str | None = None
     expires_at: int
 
@@ -88,6 +99,73 @@ class RunStore:
             UpdateExpression="SET execution_arn = :arn, version = :version",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":arn": execution_arn, ":version": version},
+        )
+
+    def reopen(self, tenant: str, run_id: str, *, execution: int, at: str) -> None:
+        """Make an ended run (or one whose execution died without recording it) RUNNING again as
+        execution `execution + 1`, on the condition that `execution` is still its current one: of
+        two concurrent resumes, one wins."""
+        current = "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+        try:
+            self._table.update_item(
+                Key=keys.run_key(tenant, run_id),
+                UpdateExpression="SET #status = :running, execution = :next, updated_at = :at "
+                "REMOVE finished_at, #error, #output",
+                ConditionExpression=f"attribute_exists(pk) AND #status <> :succeeded AND ({current})",
+                ExpressionAttributeNames={"#status": "status", "#error": "error", "#output": "output"},
+                ExpressionAttributeValues={
+                    ":running": RUNNING,
+                    ":succeeded": SUCCEEDED,
+                    ":execution": execution,
+                    ":next": execution + 1,
+                    ":at": at,
+                },
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            raise RunMoved(f"run {run_id} changed meanwhile") from None
+
+    def set_version(self, tenant: str, run_id: str, version: int) -> None:
+        """The version a resumed run goes on with."""
+        self._table.update_item(
+            Key=keys.run_key(tenant, run_id),
+            UpdateExpression="SET version = :version",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":version": version},
+        )
+
+    def abort(self, tenant: str, run_id: str, *, execution: int, at: str, reason: str, by: str) -> None:
+        """Move the current execution's RUNNING run to ABORTED, with who and why."""
+        current = "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+        try:
+            self._table.update_item(
+                Key=keys.run_key(tenant, run_id),
+                UpdateExpression="SET #status = :aborted, finished_at = :at, updated_at = :at, #error = :error, "
+                "aborted_by = :by",
+                ConditionExpression=f"attribute_exists(pk) AND #status = :running AND ({current})",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues={
+                    ":aborted": ABORTED,
+                    ":running": RUNNING,
+                    ":execution": execution,
+                    ":at": at,
+                    ":error": {"error": ABORTED_ERROR, "cause": reason},
+                    ":by": by,
+                },
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            raise RunMoved(f"run {run_id} changed meanwhile") from None
+
+    def add_fork(self, tenant: str, run_id: str, fork_id: str) -> None:
+        """Record that `fork_id` was forked from this run."""
+        self._table.update_item(
+            Key=keys.run_key(tenant, run_id),
+            UpdateExpression="SET forks = list_append(if_not_exists(forks, :none), :fork)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":none": [], ":fork": [fork_id]},
         )
 
     def discard_unstarted(self, tenant: str, run_id: str) -> None:

@@ -112,6 +112,17 @@ def test_a_later_step_functions_delivery_takes_over_a_live_lease_at_once(store):
     assert retry.attempt == 2
 
 
+def test_a_resumed_runs_new_execution_takes_over_a_lease_of_the_previous_one_whatever_its_delivery(store):
+    # The first execution crashed on its third delivery; the resumed execution counts from 0 again.
+    store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=2, execution=0)
+
+    resumed = store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=0, execution=1)
+
+    assert resumed.attempt == 2
+    with pytest.raises(StepInProgress):  # while the old execution's late duplicate does not
+        store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=5, execution=0)
+
+
 def test_a_duplicate_of_the_same_delivery_waits_for_the_lease(store):
     store.claim(KEY, step_type="llm", lease_seconds=600, at_most_once=False, delivery=1)
 

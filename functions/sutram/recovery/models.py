@@ -1,0 +1,41 @@
+"""Request models of the recovery routes; they answer with the runs' RunSummary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sutram.definition import STEP_ID
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(
+        None,
+        ge=1,
+        description="Resume on this version: the run's own (the default) or the live one, if the run's "
+        "completed steps are all still in it.",
+    )
+
+
+class AbortRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="Why, recorded with the run as its error.")
+
+
+class ForkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: str = Field(
+        pattern=STEP_ID,
+        description="The top-level step to fork at: every step before it is reused from the parent's checkpoints, "
+        "it and every step after it run again.",
+    )
+    outputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Recorded outputs to replace, by step path (a step before the fork point): the fork reads "
+        "these instead of the parent's.",
+    )

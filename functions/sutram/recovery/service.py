@@ -1,0 +1,168 @@
+"""Resume, abort and fork a run.
+
+resume ─> the run's current execution has ended (or died without saying so)
+       ─> its completed steps fit the version it resumes on (compatibility.py)
+       ─> the run item: RUNNING again, execution n + 1 (conditional: one resume wins)
+       ─> StartExecution "<run id>-<n + 1>" with the same input: done steps return checkpoints
+abort  ─> StopExecution (error Sutram.Aborted, the reason as cause) ─> the run item: ABORTED
+fork   ─> a new run, input and version of its parent, whose checkpoints start as copies of the
+          parent's for every step before the fork point (some outputs replaced, if asked)
+"""
+
+from __future__ import annotations
+
+import re
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sutram.recovery.compatibility import first_mismatch
+from sutram.recovery.errors import InvalidForkPoint, RunNotResumable, RunNotRunning, VersionMismatch
+from sutram.recovery.models import AbortRequest, ForkRequest, ResumeRequest
+from sutram.runs.errors import StartFailed
+from sutram.runs.models import RunSummary
+from sutram.runs.service import (
+    RunsBackend,
+    existing_run,
+    live_version,
+    new_run_id,
+    start_execution,
+    summary,
+)
+from sutram.store.checkpoints import SUCCEEDED
+from sutram.store.dynamo import canonical, expiry, iso
+from sutram.store.keys import step_path
+from sutram.store.runs import ABORTED_ERROR, RUNNING, RunMoved, RunRecord
+
+logger = Logger(child=True)
+
+ENDED = ("FAILED", "TIMED_OUT", "ABORTED")  # execution statuses a run may be resumed from
+_TOP_LEVEL = re.compile(r"^[a-z][a-z0-9_]*")
+
+
+def _execution_status(backend: RunsBackend, record: RunRecord) -> str:
+    if record.execution_arn is None:
+        return "FAILED"  # never started: nothing runs
+    try:
+        return str(backend.executions.describe_execution(executionArn=record.execution_arn)["status"])
+    except (ClientError, BotoCoreError):
+        logger.exception("DescribeExecution failed", extra={"run_id": record.run_id})
+        raise StartFailed("the run's execution could not be read; retry") from None
+
+
+# --- resume -------------------------------------------------------------------------------------
+
+
+def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRequest) -> RunSummary:
+    record = existing_run(backend, tenant, run_id)
+    if record.status == "SUCCEEDED":
+        raise RunNotResumable("the run succeeded; fork it to run steps again")
+    if record.status == RUNNING and _execution_status(backend, record) not in ENDED:
+        raise RunNotResumable("the run is running; abort it first to resume it")
+    workflow = backend.workflows.get(record.workflow)
+    version = record.version
+    if request.version is not None and request.version != record.version:
+        live = live_version(backend, workflow)
+        if request.version != live:
+            raise VersionMismatch(
+                f"a run resumes on its own version ({record.version}) or the live one ({live})", field="version"
+            )
+        mismatch = first_mismatch(workflow.definition, backend.checkpoints.list_steps(tenant, run_id))
+        if mismatch:
+            raise VersionMismatch(f"version {live}: {mismatch}", field="version")
+        version = live
+    now = iso(backend.now())
+    try:
+        backend.runs.reopen(tenant, run_id, execution=record.execution, at=now)
+    except RunMoved:
+        raise RunNotResumable("the run changed meanwhile (resumed or aborted by someone else); read it again") from None
+    if version is not None and version != record.version:
+        backend.runs.set_version(tenant, run_id, version)
+    resumed = record.model_copy(
+        update={"status": RUNNING, "execution": record.execution + 1, "version": version, "updated_at": now}
+    )
+    start_execution(backend, workflow, resumed, named=False)
+    logger.info("run resumed", extra={"run_id": run_id, "execution": resumed.execution, "version": version})
+    return summary(resumed.model_copy(update={"finished_at": None, "error": None}))
+
+
+# --- abort --------------------------------------------------------------------------------------
+
+
+def abort_run(backend: RunsBackend, tenant: str, run_id: str, request: AbortRequest, by: str) -> RunSummary:
+    record = existing_run(backend, tenant, run_id)
+    if record.status != RUNNING:
+        raise RunNotRunning(f"the run is {record.status}, not running")
+    if record.execution_arn is not None:
+        try:
+            backend.executions.stop_execution(
+                executionArn=record.execution_arn, error=ABORTED_ERROR, cause=request.reason
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                logger.exception("StopExecution failed", extra={"run_id": run_id})
+                raise StartFailed("the run's execution could not be stopped; retry") from None
+    now = iso(backend.now())
+    try:
+        backend.runs.abort(tenant, run_id, execution=record.execution, at=now, reason=request.reason, by=by)
+    except RunMoved:
+        raise RunNotRunning("the run ended or was resumed meanwhile; read it again") from None
+    logger.info("run aborted", extra={"run_id": run_id, "by": by})
+    error = {"error": ABORTED_ERROR, "cause": request.reason}
+    return summary(
+        record.model_copy(update={"status": "ABORTED", "finished_at": now, "updated_at": now, "error": error})
+    )
+
+
+# --- fork ---------------------------------------------------------------------------------------
+
+
+def fork_run(backend: RunsBackend, tenant: str, run_id: str, request: ForkRequest) -> RunSummary:
+    parent = existing_run(backend, tenant, run_id)
+    workflow = backend.workflows.get(parent.workflow)
+    top_level = [step.id for step in workflow.definition.steps]
+    if request.step not in top_level:
+        raise InvalidForkPoint(
+            f"{request.step!r} is not a top-level step of {parent.workflow!r} ({', '.join(top_level)})", field="step"
+        )
+    before = set(top_level[: top_level.index(request.step)])
+    reused = [
+        item
+        for item in backend.checkpoints.list_steps(tenant, run_id)
+        if item.get("status") == SUCCEEDED and _top_level(step_path(item["sk"])) in before
+    ]
+    paths = {step_path(item["sk"]) for item in reused}
+    for path in request.outputs:
+        if path not in paths:
+            raise InvalidForkPoint(
+                f"outputs.{path}: not a completed step before {request.step!r} in run {run_id}",
+                field=f"outputs.{path}",
+            )
+    now = backend.now()
+    fork = RunRecord(
+        run_id=new_run_id(now),
+        tenant=tenant,
+        workflow=parent.workflow,
+        status=RUNNING,
+        version=parent.version,
+        created_at=iso(now),
+        updated_at=iso(now),
+        input=parent.input,
+        forked_from={"run_id": run_id, "step": request.step},
+        expires_at=expiry(now.timestamp()),
+    )
+    replaced = {
+        path: canonical(backend.artifacts.offload_if_large(tenant, value, where=f"outputs.{path}"))
+        for path, value in request.outputs.items()
+    }
+    backend.runs.create(fork)
+    backend.checkpoints.copy_into(tenant, fork.run_id, reused, source_run_id=run_id, outputs=replaced)
+    backend.runs.add_fork(tenant, run_id, fork.run_id)
+    start_execution(backend, workflow, fork, named=False)
+    logger.info("run forked", extra={"run_id": fork.run_id, "parent": run_id, "step": request.step})
+    return summary(fork)
+
+
+def _top_level(path: str) -> str:
+    match = _TOP_LEVEL.match(path)
+    return match.group(0) if match else ""

@@ -1,0 +1,68 @@
+"""Recovery on the local cloud: a failed run resumed from its checkpoints, and a run forked at a
+step, without paying again for any model call that completed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sutram import wiring
+from sutram.recovery import service as recovery
+from sutram.recovery.models import ForkRequest, ResumeRequest
+from tests.integration.support import TENANT, output_of, run_workflow, wait_for_end
+
+PROMPTS = ["First", "Second", "Third", "Fourth"]
+
+
+def calls_by_step(counts: Any) -> dict[str, int]:
+    """Model calls by the step whose prompt starts with each word."""
+    return {prompt: sum(n for first_line, n in counts.items() if first_line.startswith(prompt)) for prompt in PROMPTS}
+
+
+def resume(run_id: str) -> Any:
+    resumed = recovery.resume_run(wiring.runs_backend(), TENANT, run_id, ResumeRequest())
+    record = wiring.runs_backend().runs.get(TENANT, run_id)
+    assert record is not None and record.execution_arn is not None
+    return resumed, wait_for_end(run_id, record.execution_arn, tenant=TENANT, timeout=60)
+
+
+@pytest.mark.parametrize("point", ["before_call", "after_model_call"])
+def test_a_run_failed_by_a_crash_resumes_from_its_checkpoints_calling_each_model_once(
+    cloud, model_calls, inject_faults, point
+):
+    inject_faults(f"third@{point}")
+    failed = run_workflow("recovery-chain", {"topic": "tides"})
+    assert failed.status == "FAILED"
+    before = sum(model_calls.counts.values())
+
+    resumed, run = resume(failed.run_id)
+
+    assert resumed.execution == 1 and run.status == "SUCCEEDED"
+    assert calls_by_step(model_calls.counts) == dict.fromkeys(PROMPTS, 1)
+    # Crashed before the call: the resumed execution makes it (taking over the dead execution's
+    # lease at once). Crashed after it: the recorded answer is returned.
+    assert sum(model_calls.counts.values()) - before == (2 if point == "before_call" else 1)
+    inject_faults("")
+    fault_free = run_workflow("recovery-chain", {"topic": "tides"})
+    assert output_of(run) == output_of(fault_free)
+
+
+def test_a_fork_reuses_the_steps_before_the_fork_point_and_runs_the_rest_again(cloud):
+    parent = run_workflow("recovery-chain", {"topic": "reefs"})
+    assert parent.status == "SUCCEEDED"
+    model_calls = cloud.tally("model_calls")
+
+    fork = recovery.fork_run(
+        wiring.runs_backend(),
+        TENANT,
+        parent.run_id,
+        ForkRequest(step="third", outputs={"second": "Second, corrected."}),
+    )
+    record = wiring.runs_backend().runs.get(TENANT, fork.run_id)
+    assert record is not None and record.execution_arn is not None
+    run = wait_for_end(fork.run_id, record.execution_arn, tenant=TENANT, timeout=60)
+
+    assert run.status == "SUCCEEDED"
+    assert calls_by_step(model_calls.counts) == {"First": 0, "Second": 0, "Third": 1, "Fourth": 1}
+    assert output_of(run) != output_of(parent)  # `third` read the corrected `second`
