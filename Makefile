@@ -53,6 +53,7 @@ bench: install  ## Per-step, per-agent-turn and per-approval AWS calls, bytes, t
 	$(BIN)/python -m benchmarks.agent
 	$(BIN)/python -m benchmarks.approvals
 	$(BIN)/python -m benchmarks.concurrency
+	$(BIN)/python -m benchmarks.large
 
 clean:
 	rm -rf cdk.out .build .pytest_cache

@@ -1,6 +1,6 @@
 """Per-step cost of Sutram's checkpointed steps on the local cloud.
 
-    python -m benchmarks.steps [--steps 10 100] [--runs 3]
+    python -m benchmarks.steps [--steps 100 400] [--runs 3]
 
 For a sequential workflow of N trivial tool steps (each reads the previous step's output), it
 prints per step: DynamoDB write requests (split into step and run items), bytes sent to DynamoDB
@@ -92,7 +92,7 @@ def transitions(events: list[dict[str, Any]]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--steps", type=int, nargs="+", default=[100, 400])
     parser.add_argument("--runs", type=int, default=3, help="runs per workflow (times are medians over all)")
     options = parser.parse_args()
 

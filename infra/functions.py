@@ -224,8 +224,10 @@ class SutramFunctions(Construct):
                 actions=["states:StartExecution"], resources=[_states_arn(stack, "stateMachine", n) for n in names]
             ),
             iam.PolicyStatement(actions=["states:DescribeStateMachineAlias"], resources=list(aliases.values())),
+            # Resume reads whether an execution ended; abort stops one (sutram.recovery).
             iam.PolicyStatement(
-                actions=["states:DescribeExecution"], resources=[_states_arn(stack, "execution", n) for n in names]
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[_states_arn(stack, "execution", n) for n in names],
             ),
         ]
         self._policy(
@@ -233,7 +235,7 @@ class SutramFunctions(Construct):
             "StartRuns",
             runs,
             "Runs start on a workflow's versions (<state machine>:<n>), and their executions are named by "
-            "run id at run time; only this stack's state machines and their executions.",
+            "run id at run time (and are stopped by it); only this stack's state machines and their executions.",
         )
 
     def _policy(

@@ -92,4 +92,10 @@ def test_the_api_function_may_start_versions_and_read_aliases_but_not_the_unqual
     assert {alias["Fn::GetAtt"][0] for alias in aliases} == set(
         _resources(template, "AWS::StepFunctions::StateMachineAlias")
     )
-    assert _api_statements(template, "states:DescribeExecution")
+    # Resume reads an execution's status and abort stops it: this stack's executions only.
+    (executions,) = _api_statements(template, "states:StopExecution")
+    assert "states:DescribeExecution" in executions["Action"]
+    assert sorted(executions["Resource"], key=json.dumps) == sorted(
+        ({"Fn::Join": ["", [*arn, f":execution:Sutram-{definition.name}:*"]]} for definition in definitions),
+        key=json.dumps,
+    )
