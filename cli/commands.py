@@ -148,6 +148,32 @@ def command_approvals(args: argparse.Namespace, client: ApiClient, out: TextIO) 
     return EXIT_OK
 
 
+def command_recover(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    """`resume`, `abort`, `fork` and `resolve`: one POST to /runs/{id}/<command>."""
+    body: dict[str, Any] = {}
+    if args.command == "resume" and args.version is not None:
+        body["version"] = args.version
+    elif args.command == "abort":
+        body["reason"] = args.reason
+    elif args.command == "fork":
+        body = {"step": args.step} | ({"outputs": _read_input(args.outputs)} if args.outputs else {})
+    elif args.command == "resolve":
+        body = {"step": args.step, "action": "retry"} if args.retry else {"step": args.step, "action": "record"}
+        if not args.retry:
+            body["output"] = _read_input(args.record)
+    answer = client.request("POST", run_path(args.run_id, args.command), body=body)[1]
+    if args.json:
+        print_json(answer, out)
+    elif args.command == "resolve":
+        out.write(f"{answer['id']}: {answer['status']}; now run `sutram resume {args.run_id}`\n")
+    elif args.command == "fork":
+        out.write(f"forked {answer['run_id']} from {args.run_id} at {args.step} ({answer['status']})\n")
+    else:
+        done = {"resume": "resumed", "abort": "aborted"}[args.command]
+        out.write(f"{done} {answer['run_id']} ({answer['status']}, execution {answer['execution']})\n")
+    return EXIT_OK
+
+
 def command_decide(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
     """`approve` and `reject`: one decision; a second one fails and shows the first."""
     body: dict[str, Any] = {"decision": args.command}

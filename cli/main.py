@@ -17,6 +17,7 @@ from cli.commands import (
     command_decide,
     command_follow,
     command_login,
+    command_recover,
     command_run,
     command_runs,
     command_status,
@@ -61,9 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("runs", help="list runs, newest first", parents=[common])
     listing.add_argument("--workflow")
-    listing.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED"], type=str.upper)
+    listing.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "ABORTED"], type=str.upper)
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--cursor", help="the next_cursor of the previous page")
+
+    resume = commands.add_parser("resume", help="resume a failed or aborted run from its checkpoints", parents=[common])
+    resume.add_argument("run_id")
+    resume.add_argument("--version", type=int, help="the live version, after a fix (default: the run's own)")
+    abort = commands.add_parser("abort", help="stop a running run", parents=[common])
+    abort.add_argument("run_id")
+    abort.add_argument("--reason", required=True, help="why (recorded as the run's error)")
+    fork = commands.add_parser("fork", help="a new run reusing every step before --step", parents=[common])
+    fork.add_argument("run_id")
+    fork.add_argument("--step", required=True, help="the top-level step to run again from")
+    fork.add_argument("--outputs", help="recorded outputs to replace, {step path: value}: a JSON file, text or -")
+    resolve = commands.add_parser(
+        "resolve", help="settle an at-most-once call of unknown outcome, then resume", parents=[common]
+    )
+    resolve.add_argument("run_id")
+    resolve.add_argument("--step", required=True, help="the step's path, as `sutram steps` lists it")
+    settle = resolve.add_mutually_exclusive_group(required=True)
+    settle.add_argument("--record", metavar="OUTPUT", help="it happened: its output, a JSON file, text or -")
+    settle.add_argument("--retry", action="store_true", help="it did not happen: allow one more call")
 
     approvals = commands.add_parser("approvals", help="list your tenant's approvals, newest first", parents=[common])
     approvals.add_argument(
@@ -88,6 +108,10 @@ COMMANDS = {
     "steps": command_steps,
     "runs": command_runs,
     "follow": command_follow,
+    "resume": command_recover,
+    "abort": command_recover,
+    "fork": command_recover,
+    "resolve": command_recover,
     "approvals": command_approvals,
     "approve": command_decide,
     "reject": command_decide,

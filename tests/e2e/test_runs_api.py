@@ -381,6 +381,7 @@ def test_the_openapi_document_describes_every_route(api):
         "/runs/{run_id}/resume",
         "/runs/{run_id}/abort",
         "/runs/{run_id}/fork",
+        "/runs/{run_id}/resolve",
         "/approvals",
         "/approvals/{approval_id}",
         "/approvals/{approval_id}/decision",

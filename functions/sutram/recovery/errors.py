@@ -21,3 +21,7 @@ class RunNotRunning(RequestError):
 
 class InvalidForkPoint(RequestError):
     code, status = "invalid_fork_point", HTTPStatus.BAD_REQUEST
+
+
+class OutcomeKnown(RequestError):
+    code, status = "outcome_known", HTTPStatus.CONFLICT

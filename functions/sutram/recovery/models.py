@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,3 +39,15 @@ class ForkRequest(BaseModel):
         description="Recorded outputs to replace, by step path (a step before the fork point): the fork reads "
         "these instead of the parent's.",
     )
+
+
+class ResolveRequest(BaseModel):
+    """Settle an at-most-once call whose outcome is unknown, then resume the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: str = Field(min_length=1, max_length=512, description="The step's path, as GET /runs/{id}/steps lists it.")
+    action: Literal["record", "retry"] = Field(
+        description="record: the side effect happened and produced `output`; retry: it did not, call once more."
+    )
+    output: Any = Field(None, description="With record: what the call produced, the step's output from now on.")

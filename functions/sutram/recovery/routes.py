@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from sutram.recovery import service
-from sutram.recovery.models import AbortRequest, ForkRequest, ResumeRequest
+from sutram.recovery.models import AbortRequest, ForkRequest, ResolveRequest, ResumeRequest
 from sutram.rest.auth import CurrentCaller
 from sutram.rest.errors import INVALID, NOT_FOUND, UNAUTHENTICATED, ErrorBody, documented
-from sutram.runs.models import RunSummary
+from sutram.runs.models import RunSummary, StepView
 from sutram.runs.routes import Backend
 
 router = Router()
@@ -71,3 +71,20 @@ def fork_run(
 ) -> Response[RunSummary]:
     forked = service.fork_run(runs, caller.tenant, run_id, request)
     return Response(status_code=HTTPStatus.CREATED, content_type=content_types.APPLICATION_JSON, body=forked)
+
+
+@router.post(
+    "/runs/<run_id>/resolve",
+    summary="Settle an at-most-once call whose outcome is unknown: record its output, or allow one more call",
+    responses=documented(
+        http_200=("The step, settled; resume the run to go on", StepView),
+        http_400=INVALID,
+        http_401=UNAUTHENTICATED,
+        http_404=NOT_FOUND,
+        http_409=("The step has no call of unknown outcome", ErrorBody),
+    ),
+)
+def resolve_outcome(
+    run_id: str, caller: CurrentCaller, runs: Backend, request: Annotated[ResolveRequest, Body()]
+) -> StepView:
+    return service.resolve_outcome(runs, caller.tenant, run_id, request, by=caller.user)

@@ -1,4 +1,4 @@
-"""Resume, abort and fork a run.
+"""Resume, abort and fork a run, and settle a call of unknown outcome.
 
 resume ─> the run's current execution has ended (or died without saying so)
        ─> its completed steps fit the version it resumes on (compatibility.py)
@@ -7,6 +7,8 @@ resume ─> the run's current execution has ended (or died without saying so)
 abort  ─> StopExecution (error Sutram.Aborted, the reason as cause) ─> the run item: ABORTED
 fork   ─> a new run, input and version of its parent, whose checkpoints start as copies of the
           parent's for every step before the fork point (some outputs replaced, if asked)
+resolve ─> an at-most-once call of unknown outcome: record what it produced, or allow one more
+           call (who decided is recorded); then resume the run
 """
 
 from __future__ import annotations
@@ -17,19 +19,20 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sutram.recovery.compatibility import first_mismatch
-from sutram.recovery.errors import InvalidForkPoint, RunNotResumable, RunNotRunning, VersionMismatch
-from sutram.recovery.models import AbortRequest, ForkRequest, ResumeRequest
+from sutram.recovery.errors import InvalidForkPoint, OutcomeKnown, RunNotResumable, RunNotRunning, VersionMismatch
+from sutram.recovery.models import AbortRequest, ForkRequest, ResolveRequest, ResumeRequest
 from sutram.runs.errors import StartFailed
-from sutram.runs.models import RunSummary
+from sutram.runs.models import RunSummary, StepView
 from sutram.runs.service import (
     RunsBackend,
     existing_run,
     live_version,
     new_run_id,
     start_execution,
+    step_view,
     summary,
 )
-from sutram.store.checkpoints import SUCCEEDED
+from sutram.store.checkpoints import SUCCEEDED, NotUnknown, StepKey
 from sutram.store.dynamo import canonical, expiry, iso
 from sutram.store.keys import step_path
 from sutram.store.runs import ABORTED_ERROR, RUNNING, RunMoved, RunRecord
@@ -161,6 +164,25 @@ def fork_run(backend: RunsBackend, tenant: str, run_id: str, request: ForkReques
     start_execution(backend, workflow, fork, named=False)
     logger.info("run forked", extra={"run_id": fork.run_id, "parent": run_id, "step": request.step})
     return summary(fork)
+
+
+# --- resolve an unknown outcome ------------------------------------------------------------------
+
+
+def resolve_outcome(backend: RunsBackend, tenant: str, run_id: str, request: ResolveRequest, by: str) -> StepView:
+    existing_run(backend, tenant, run_id)
+    key = StepKey(tenant, run_id, request.step)
+    output = None
+    if request.action == "record":
+        output = backend.artifacts.offload_if_large(tenant, request.output, where="output")
+    try:
+        item = backend.checkpoints.resolve(key, by=by, output=output, retry=request.action == "retry")
+    except NotUnknown:
+        raise OutcomeKnown(
+            f"step {request.step!r} has no at-most-once call of unknown outcome to resolve", field="step"
+        ) from None
+    logger.info("unknown outcome resolved", extra={"run_id": run_id, "step": request.step, "action": request.action})
+    return step_view(backend.artifacts, tenant, item)
 
 
 def _top_level(path: str) -> str:

@@ -6,7 +6,7 @@ Models only grow by adding optional fields: clients built against an older shape
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,6 +111,14 @@ class StepView(BaseModel):
     output: Any = None
     output_artifact: ArtifactLink | None = None
     error: str | None = None
+    delivery: Literal["at_least_once", "at_most_once"] | None = Field(
+        None, description="A tool's: whether a retry may call it again (at least once) or never (at most once)."
+    )
+    outcome_unknown: bool = Field(
+        False, description="An at-most-once call started and recorded no outcome: resolve it (record or retry)."
+    )
+    resolved_by: str | None = Field(None, description="Who settled a call of unknown outcome, if anyone did.")
+    copied_from: str | None = Field(None, description="The run this checkpoint was copied from by a fork.")
 
 
 class StepList(BaseModel):

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -71,7 +71,7 @@ from sutram.runs.models import (
 )
 from sutram.store import artifacts, cursors
 from sutram.store.artifacts import ArtifactStore
-from sutram.store.checkpoints import CheckpointStore, step_status
+from sutram.store.checkpoints import AT_MOST_ONCE, IN_FLIGHT, CheckpointStore, step_status
 from sutram.store.dynamo import canonical, expiry, from_epoch, iso, utc_now
 from sutram.store.keys import step_path
 from sutram.store.runs import RUNNING, SUCCEEDED, RunEndedOtherwise, RunMissing, RunRecord, RunStore
@@ -266,7 +266,7 @@ def get_run(backend: RunsBackend, tenant: str, run_id: str) -> RunDetail:
 def list_steps(backend: RunsBackend, tenant: str, run_id: str) -> StepList:
     existing_run(backend, tenant, run_id)
     items = backend.checkpoints.list_steps(tenant, run_id)
-    return StepList(steps=[_step_view(backend.artifacts, tenant, item) for item in items])
+    return StepList(steps=[step_view(backend.artifacts, tenant, item) for item in items])
 
 
 def list_runs(
@@ -303,7 +303,7 @@ def summary(record: RunRecord) -> RunSummary:
     )
 
 
-def _step_view(store: ArtifactStore, tenant: str, item: dict[str, Any]) -> StepView:
+def step_view(store: ArtifactStore, tenant: str, item: dict[str, Any]) -> StepView:
     started_at, finished_at = item.get("started_at"), item.get("finished_at")
     output, output_artifact = _inline_or_link(store, tenant, item.get("output"))
     return StepView(
@@ -318,7 +318,17 @@ def _step_view(store: ArtifactStore, tenant: str, item: dict[str, Any]) -> StepV
         output=output,
         output_artifact=output_artifact,
         error=item.get("error"),
+        delivery=_delivery(item),
+        outcome_unknown=bool(item.get(IN_FLIGHT)) and item.get("status") == "running",
+        resolved_by=item.get("resolved_by"),
+        copied_from=item.get("copied_from"),
     )
+
+
+def _delivery(item: dict[str, Any]) -> Literal["at_least_once", "at_most_once"] | None:
+    if item.get(AT_MOST_ONCE):
+        return "at_most_once"
+    return "at_least_once" if item.get("step_type") in ("tool", "agent_tool") else None
 
 
 def _inline_or_link(store: ArtifactStore, tenant: str, stored: str | None) -> tuple[Any, ArtifactLink | None]:

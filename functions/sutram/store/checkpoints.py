@@ -33,6 +33,11 @@ from sutram.store.dynamo import RETENTION_SECONDS, epoch, is_condition_failure
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 _OWNED = "#status = :running AND attempt = :attempt"
 IN_FLIGHT = "in_flight"  # set right before an at-most-once side effect starts
+AT_MOST_ONCE = "at_most_once"  # the step's tool may never run twice (its delivery mode)
+
+
+class NotUnknown(RuntimeError):
+    """`resolve` found no at-most-once call of unknown outcome at that step."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class CheckpointStore:
             "delivery": delivery,
             "execution": execution,
             "step_type": step_type,
+            **({AT_MOST_ONCE: True} if at_most_once else {}),
             "started_at": epoch(now),
             "lease_expires_at": int(now + lease_seconds),
             "expires_at": int(now) + self._retention,
@@ -195,6 +201,40 @@ class CheckpointStore:
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":running": RUNNING, ":attempt": claim.attempt},
         )
+
+    def resolve(self, key: StepKey, *, by: str, output: Any = None, retry: bool = False) -> dict[str, Any]:
+        """Settle an at-most-once call whose outcome is unknown (a lease in flight, never completed):
+        record the `output` the side effect produced, or with `retry` let one more attempt call
+        again. Who decided is recorded. The item as it now is."""
+        if retry:
+            update = "SET #status = :failed, lease_expires_at = :zero, resolved_by = :by, resolution = :retry"
+            values: dict[str, Any] = {":failed": FAILED, ":zero": 0, ":retry": "retry"}
+        else:
+            update = (
+                "SET #status = :succeeded, #output = :output, finished_at = :now, resolved_by = :by, "
+                "resolution = :recorded REMOVE lease_expires_at"
+            )
+            values = {
+                ":succeeded": SUCCEEDED,
+                ":output": json.dumps(output, separators=(",", ":")),
+                ":now": epoch(_now()),
+                ":recorded": "recorded",
+            }
+        try:
+            answer = self._table.update_item(
+                Key=key.item_key,
+                UpdateExpression=f"{update} REMOVE #in_flight" if retry else f"{update}, #in_flight",
+                ConditionExpression="#in_flight = :true AND #status = :running",
+                ExpressionAttributeNames={"#status": "status", "#in_flight": IN_FLIGHT}
+                | ({} if retry else {"#output": "output"}),
+                ExpressionAttributeValues=values | {":by": by, ":true": True, ":running": RUNNING},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            raise NotUnknown(f"step {key.path!r} of run {key.run_id} has no call of unknown outcome") from None
+        return dict(answer["Attributes"])
 
     def recorded(self, key: StepKey) -> Any | None:
         """The recorded output of a finished step (inline JSON or an artifact reference), else None."""

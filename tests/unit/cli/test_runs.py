@@ -382,3 +382,31 @@ def test_login_names_a_malformed_user_pool_id(env: CliEnvironment, user_pool: Us
     )
     assert code == 2
     assert "--user-pool-id 'AbCdEf' is not a user pool id" in env.capsys.readouterr().err
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+def test_abort_resume_and_fork_a_run_from_the_command_line(env: CliEnvironment) -> None:
+    run_id = env.api.start().body["run_id"]
+    _complete_steps(run_id)
+
+    assert env.run("abort", run_id, "--reason", "wrong input") == (0, f"aborted {run_id} (ABORTED, execution 0)\n", "")
+    assert env.run("resume", run_id) == (0, f"resumed {run_id} (RUNNING, execution 1)\n", "")
+    code, out, err = env.run("fork", run_id, "--step", "study", "--outputs", '{"extract": "fixed"}')
+    assert (code, err) == (0, "")
+    fork_id = out.split()[1]
+    assert out == f"forked {fork_id} from {run_id} at study (RUNNING)\n"
+    code, out, err = env.run("resume", run_id)
+    assert (code, out) == (1, "")
+    assert err.startswith("sutram: error: the run is running; abort it first to resume it")
+
+
+def test_resolve_refuses_a_step_whose_outcome_is_known(env: CliEnvironment) -> None:
+    run_id = env.api.start().body["run_id"]
+    _complete_steps(run_id)
+
+    code, out, err = env.run("resolve", run_id, "--step", "extract", "--retry")
+
+    assert (code, out) == (1, "")
+    assert "has no at-most-once call of unknown outcome" in err

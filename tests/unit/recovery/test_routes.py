@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sutram import wiring
-from sutram.store.checkpoints import StepKey
+from sutram.errors import OutcomeUnknown
+from sutram.store.checkpoints import AlreadyRecorded, Claimed, StepKey
 from tests.unit.support.api import TRIVIAL_ASL, ApiEnvironment, api_environment, run_item
 
 
@@ -166,3 +167,46 @@ def test_resuming_on_the_live_version_checks_that_every_completed_step_is_still_
         refused.body["error"]["message"] == "version 2: completed step 'study.summary/condense' is not in this version"
     )
     assert (resumed.status, resumed.body["version"], run_item(api, fits)["version"]) == (200, 2, 2)
+
+
+# --- an unknown outcome -------------------------------------------------------------------------
+
+
+def unknown_outcome(run_id: str, path: str) -> StepKey:
+    """An at-most-once call that started and crashed: the next delivery stops with OutcomeUnknown."""
+    store, key = wiring.checkpoint_store(), StepKey("acme", run_id, path)
+    store.mark_in_flight(store.claim(key, step_type="tool", lease_seconds=60, at_most_once=True, delivery=0))
+    with pytest.raises(OutcomeUnknown):
+        store.claim(key, step_type="tool", lease_seconds=60, at_most_once=True, delivery=1)
+    return key
+
+
+def test_an_unknown_outcome_is_recorded_by_an_operator_and_the_step_then_returns_it(api: ApiEnvironment) -> None:
+    run_id = api.start().body["run_id"]
+    key = unknown_outcome(run_id, "place_order")
+    (listed,) = api.call("GET", f"/runs/{run_id}/steps").body["steps"]
+    assert (listed["delivery"], listed["outcome_unknown"]) == ("at_most_once", True)
+
+    body = {"step": "place_order", "action": "record", "output": {"order": "PO-7"}}
+    settled = api.call("POST", f"/runs/{run_id}/resolve", body=body)
+
+    assert settled.status == 200
+    assert settled.body["status"] == "SUCCEEDED" and settled.body["output"] == {"order": "PO-7"}
+    assert (settled.body["resolved_by"], settled.body["outcome_unknown"]) == ("ana", False)
+    again = wiring.checkpoint_store().claim(key, step_type="tool", lease_seconds=60, at_most_once=True, delivery=0)
+    assert again == AlreadyRecorded(output={"order": "PO-7"})  # the resumed run never calls it
+    twice = api.call("POST", f"/runs/{run_id}/resolve", body=body)
+    assert (twice.status, twice.body["error"]["code"]) == (409, "outcome_known")
+
+
+def test_an_operator_may_authorise_one_more_call_of_an_unknown_outcome(api: ApiEnvironment) -> None:
+    run_id = api.start().body["run_id"]
+    key = unknown_outcome(run_id, "place_order")
+
+    settled = api.call("POST", f"/runs/{run_id}/resolve", body={"step": "place_order", "action": "retry"})
+
+    assert (settled.status, settled.body["status"], settled.body["resolved_by"]) == (200, "FAILED", "ana")
+    retry = wiring.checkpoint_store().claim(key, step_type="tool", lease_seconds=60, at_most_once=True, delivery=0)
+    assert isinstance(retry, Claimed) and retry.attempt == 2
+    nothing = api.call("POST", f"/runs/{run_id}/resolve", body={"step": "extract", "action": "retry"})
+    assert (nothing.status, nothing.body["error"]["field"]) == (409, "step")
