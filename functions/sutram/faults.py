@@ -12,6 +12,7 @@ import sys
 
 
 def crash_if_injected(spec: str, step_id: str, point: str, attempt: int) -> None:
-    """Exit at `point` (before_call, after_model_call or after_tool_call) if `spec` names it."""
+    """Exit at `point` if `spec` names it: before_call, before_record (the model or tool answered,
+    nothing is recorded yet), after_model_call or after_tool_call (recorded, not yet returned)."""
     if attempt == 1 and f"{step_id}@{point}" in {item.strip() for item in spec.split(",")}:
         sys.exit(f"fault injection: step {step_id!r} crashed at {point}")

@@ -9,7 +9,8 @@ import pytest
 
 from sutram import wiring
 from sutram.recovery import service as recovery
-from sutram.recovery.models import ForkRequest, ResumeRequest
+from sutram.recovery.models import ForkRequest, ResolveRequest, ResumeRequest
+from sutram.runs import service as runs
 from tests.integration.support import TENANT, output_of, run_workflow, wait_for_end
 
 PROMPTS = ["First", "Second", "Third", "Fourth"]
@@ -66,3 +67,26 @@ def test_a_fork_reuses_the_steps_before_the_fork_point_and_runs_the_rest_again(c
     assert run.status == "SUCCEEDED"
     assert calls_by_step(model_calls.counts) == {"First": 0, "Second": 0, "Third": 1, "Fourth": 1}
     assert output_of(run) != output_of(parent)  # `third` read the corrected `second`
+
+
+def test_an_order_whose_outcome_is_unknown_is_recorded_by_an_operator_and_never_sent_again(
+    cloud, model_calls, inject_faults
+):
+    inject_faults("order@before_record")  # the order is sent; the process dies before recording it
+    failed = run_workflow("recovery-order", {"item": "desk"})
+    assert failed.status == "FAILED"
+    backend = wiring.runs_backend()
+    order = next(step for step in runs.list_steps(backend, TENANT, failed.run_id).steps if step.id == "order")
+    assert (order.delivery, order.outcome_unknown) == ("at_most_once", True)
+
+    sent = {"po_number": "PO-FROM-SUPPLIER", "status": "sent"}
+    recovery.resolve_outcome(
+        backend, TENANT, failed.run_id, ResolveRequest(step="order", action="record", output=sent), by="ops"
+    )
+    _, run = resume(failed.run_id)
+
+    assert run.status == "SUCCEEDED"
+    assert "PO-FROM-SUPPLIER" in output_of(run)  # the confirmation read the recorded order
+    steps = {step.id: step for step in runs.list_steps(backend, TENANT, failed.run_id).steps}
+    assert (steps["order"].attempts, steps["order"].resolved_by) == (1, "ops")  # sent once, by the first attempt
+    assert sum(model_calls.counts.values()) == 2  # quote and confirm, once each

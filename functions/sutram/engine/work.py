@@ -114,6 +114,8 @@ def run_once(
         if isinstance(result, HandOver):
             runtime.checkpoints.release(claim, result.reason)
             return result
+        # The call is made and its result not yet recorded: a crash here loses the result.
+        faults.crash_if_injected(runtime.faults, fault_label, "before_record", claim.attempt)
         output = runtime.artifacts.offload_if_large(key.tenant, result.value, keep, f"{key.path} output")
         runtime.checkpoints.complete(claim, output, result.usage)
     except Exception as exc:

@@ -65,8 +65,11 @@ def list_runs(
     status: Annotated[RunStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    forked_from: Annotated[str | None, Query(pattern=service.RUN_ID.pattern)] = None,
 ) -> RunPage:
-    return service.list_runs(runs, caller.tenant, workflow=workflow, status=status, limit=limit, cursor=cursor)
+    return service.list_runs(
+        runs, caller.tenant, workflow=workflow, status=status, limit=limit, cursor=cursor, forked_from=forked_from
+    )
 
 
 @router.get(

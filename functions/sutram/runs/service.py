@@ -270,11 +270,20 @@ def list_steps(backend: RunsBackend, tenant: str, run_id: str) -> StepList:
 
 
 def list_runs(
-    backend: RunsBackend, tenant: str, *, workflow: str | None, status: str | None, limit: int, cursor: str | None
+    backend: RunsBackend,
+    tenant: str,
+    *,
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    forked_from: str | None = None,
 ) -> RunPage:
-    """One page of the tenant's runs, newest first (see RunStore.page)."""
+    """One page of the tenant's runs, newest first (see RunStore.page); `forked_from`: only forks of that run."""
     try:
-        records, next_cursor = backend.runs.page(tenant, workflow=workflow, status=status, limit=limit, cursor=cursor)
+        records, next_cursor = backend.runs.page(
+            tenant, workflow=workflow, status=status, limit=limit, cursor=cursor, forked_from=forked_from
+        )
     except cursors.InvalidCursor as exc:
         raise InvalidCursor(str(exc), field="cursor") from None
     return RunPage(runs=[summary(record) for record in records], next_cursor=next_cursor)

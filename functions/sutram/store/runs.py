@@ -209,13 +209,20 @@ class RunStore:
             logger.info("run already recorded as finished", extra={"run_id": run_id, "status": status})
 
     def page(
-        self, tenant: str, *, workflow: str | None, status: str | None, limit: int, cursor: str | None
+        self,
+        tenant: str,
+        *,
+        workflow: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+        forked_from: str | None = None,
     ) -> tuple[list[RunRecord], str | None]:
         """One page of the tenant's runs, newest first, and the cursor of the next (or None). Filters
         are applied while reading, so a page is filled from as many index reads as it takes, up to
         MAX_QUERIES_PER_PAGE; a page may then hold fewer than `limit` runs and still have a cursor.
         An invalid cursor raises cursors.InvalidCursor."""
-        filtered = bool(workflow or status)
+        filtered = bool(workflow or status or forked_from)
         start_key = (
             cursors.decode(cursor, gsi1pk=keys.runs_index_pk(tenant), pk_prefix=keys.run_pk(tenant, ""), sk=keys.RUN_SK)
             if cursor
@@ -229,6 +236,7 @@ class RunStore:
                 read_limit=max(limit, FILTERED_READ_SIZE) if filtered else limit,
                 workflow=workflow,
                 status=status,
+                forked_from=forked_from,
             )
             for index, record in enumerate(records):
                 runs.append(record)
@@ -249,6 +257,7 @@ class RunStore:
         read_limit: int,
         workflow: str | None,
         status: str | None,
+        forked_from: str | None,
     ) -> tuple[list[RunRecord], dict[str, str] | None]:
         query: dict[str, Any] = {
             "IndexName": keys.INDEX,
@@ -256,7 +265,8 @@ class RunStore:
             "ScanIndexForward": False,
             "Limit": read_limit,
         }
-        conditions = [Attr(name).eq(value) for name, value in (("workflow", workflow), ("status", status)) if value]
+        filters = (("workflow", workflow), ("status", status), ("forked_from.run_id", forked_from))
+        conditions = [Attr(name).eq(value) for name, value in filters if value]
         if conditions:
             combined = conditions[0]
             for condition in conditions[1:]:

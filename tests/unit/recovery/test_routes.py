@@ -210,3 +210,16 @@ def test_an_operator_may_authorise_one_more_call_of_an_unknown_outcome(api: ApiE
     assert isinstance(retry, Claimed) and retry.attempt == 2
     nothing = api.call("POST", f"/runs/{run_id}/resolve", body={"step": "extract", "action": "retry"})
     assert (nothing.status, nothing.body["error"]["field"]) == (409, "step")
+
+
+def test_the_forks_of_a_run_are_listed_by_lineage(api: ApiEnvironment) -> None:
+    parent = failed_run(api)
+    other = failed_run(api)
+    forks = [api.call("POST", f"/runs/{parent}/fork", body={"step": "study"}).body["run_id"] for _ in range(2)]
+    api.call("POST", f"/runs/{other}/fork", body={"step": "study"})
+
+    listed = api.call("GET", f"/runs?forked_from={parent}").body["runs"]
+
+    assert sorted(run["run_id"] for run in listed) == sorted(forks)
+    assert all(run["forked_from"] == {"run_id": parent, "step": "study"} for run in listed)
+    assert api.call("GET", "/runs?forked_from=nope").status == 400
