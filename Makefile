@@ -54,6 +54,7 @@ bench: install  ## Per-step, per-agent-turn and per-approval AWS calls, bytes, t
 	$(BIN)/python -m benchmarks.approvals
 	$(BIN)/python -m benchmarks.concurrency
 	$(BIN)/python -m benchmarks.large
+	$(BIN)/python -m benchmarks.recovery
 
 clean:
 	rm -rf cdk.out .build .pytest_cache

@@ -1,5 +1,5 @@
 """A local extension loaded into every sandbox (localcloud/bootstrap.py): it counts the model calls
-the function's code makes, without changing the code or what it returns.
+the function's code makes, and the tokens they spend, without changing the code or what it returns.
 
 It wraps the composition root's model provider factory (sutram.wiring.provider) before the first
 invocation; the counts, by the first line of each prompt (steps' prompts name what they do), travel
@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 _calls: Counter[str] = Counter()
+_tokens: Counter[str] = Counter()
 _lock = threading.Lock()
 
 
@@ -24,9 +25,13 @@ class _CountingProvider:
         self._provider = provider
 
     def complete(self, request: Any) -> Any:
+        line = request.prompt.splitlines()[0]
         with _lock:
-            _calls[request.prompt.splitlines()[0]] += 1
-        return self._provider.complete(request)
+            _calls[line] += 1
+        response = self._provider.complete(request)
+        with _lock:
+            _tokens[line] += response.usage.input_tokens + response.usage.output_tokens
+        return response
 
 
 def _install() -> None:
@@ -44,11 +49,12 @@ def _install() -> None:
 
 
 def observe() -> dict[str, dict[str, int]]:
-    """The model calls since the last call, by the first line of the prompt."""
+    """The model calls and their tokens since the last call, by the first line of the prompt."""
     with _lock:
-        counts = dict(_calls)
+        counts, tokens = dict(_calls), dict(_tokens)
         _calls.clear()
-    return {"model_calls": counts} if counts else {}
+        _tokens.clear()
+    return ({"model_calls": counts} if counts else {}) | ({"model_tokens": tokens} if tokens else {})
 
 
 _install()
