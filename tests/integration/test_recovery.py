@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 
 from sutram import wiring
+from sutram.approvals import decisions
 from sutram.recovery import service as recovery
-from sutram.recovery.models import ForkRequest, ResolveRequest, ResumeRequest
+from sutram.recovery.models import AbortRequest, ForkRequest, ResolveRequest, ResumeRequest
 from sutram.runs import service as runs
-from tests.integration.support import TENANT, output_of, run_workflow, wait_for_end
+from tests.integration.support import (
+    TENANT,
+    output_of,
+    run_workflow,
+    start,
+    wait_for,
+    wait_for_approval,
+    wait_for_end,
+)
 
 PROMPTS = ["First", "Second", "Third", "Fourth"]
 
@@ -90,3 +100,34 @@ def test_an_order_whose_outcome_is_unknown_is_recorded_by_an_operator_and_never_
     steps = {step.id: step for step in runs.list_steps(backend, TENANT, failed.run_id).steps}
     assert (steps["order"].attempts, steps["order"].resolved_by) == (1, "ops")  # sent once, by the first attempt
     assert sum(model_calls.counts.values()) == 2  # quote and confirm, once each
+
+
+def test_a_run_aborted_while_it_waits_for_an_approval_resumes_waiting_for_the_same_approval(cloud):
+    run_id, execution_arn = start("approval-refund", {"amount": 80, "order": 7})
+    asked = wait_for_approval(run_id, "approve_refund")
+    backend, store = wiring.runs_backend(), wiring.approval_store()
+    first_token = store.token_for(TENANT, asked.approval_id)
+
+    aborted = recovery.abort_run(backend, TENANT, run_id, AbortRequest(reason="wrong order"), by="ops")
+    assert aborted.status == "ABORTED"
+    # (moto applies StopExecution at the waiting task's next transition, AWS at once; either way the
+    # resumed execution is a new one.)
+    recovery.resume_run(backend, TENANT, run_id, ResumeRequest())
+    record = backend.runs.get(TENANT, run_id)
+    assert record is not None and record.execution_arn is not None and record.execution_arn != execution_arn
+
+    # The resumed execution waits on the same approval (its new task token replaced the dead one).
+    wait_for(
+        lambda: store.token_for(TENANT, asked.approval_id) != first_token or None,
+        timeout=30,
+        interval=0.1,
+        failure="the resumed execution never asked for the approval",
+    )
+    decided, token = store.decide(TENANT, asked.approval_id, "approve", "ana", "", None)
+    decisions.complete(decided, token, boto3.client("stepfunctions"))
+    run = wait_for_end(run_id, record.execution_arn)
+
+    assert run.status == "SUCCEEDED"
+    assert output_of(run)["decision"]["outcome"] == "approve"
+    approval = store.get(TENANT, asked.approval_id)
+    assert approval is not None and approval.status == "approved"
