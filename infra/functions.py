@@ -30,6 +30,7 @@ from constructs import Construct, Node
 from infra import constants, nag
 from infra.versions import LiveVersion
 from sutram.definition import ModelSpec
+from sutram.store import keys
 
 _LAMBDA_PYTHON = re.compile(r"python3\.\d+")
 
@@ -142,9 +143,22 @@ class SutramFunctions(Construct):
 
         # Each function's role: its table and bucket access, and one named policy per purpose, so
         # that each wildcard a purpose needs is accepted for that purpose alone (infra.nag).
-        table.grant_read_write_data(self.step)
-        table.grant_write_data(self.finish)
-        table.grant_read_write_data(self.api)
+        # DynamoDB: the item calls each function's code makes (sutram.store), on the table and, for
+        # the api's listings, its index; no scan, batch, transaction or delete beyond the api's
+        # discarding of a run that never started.
+        index = f"{table.table_arn}/index/{keys.INDEX}"
+        item_calls = {
+            self.step: (["GetItem", "PutItem", "UpdateItem", "Query"], [table.table_arn]),
+            self.finish: (["UpdateItem"], [table.table_arn]),
+            self.api: (["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"], [table.table_arn, index]),
+        }
+        for function, (actions, resources) in item_calls.items():
+            self._policy(
+                function,
+                "Table",
+                [iam.PolicyStatement(actions=[f"dynamodb:{action}" for action in actions], resources=resources)],
+                "",
+            )
         stack = Stack.of(self)
         for function in (self.step, self.finish, self.api):
             # put_object, get_object and presigned GETs (sutram.store.artifacts), under tenants/ only.

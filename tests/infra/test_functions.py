@@ -220,3 +220,17 @@ def _artifacts_bucket(template: dict[str, Any]) -> str:
 def _logical_id(template: dict[str, Any], resource_type: str) -> str:
     (logical_id,) = [key for key, value in template["Resources"].items() if value["Type"] == resource_type]
     return logical_id
+
+
+def test_each_function_may_make_only_the_dynamodb_calls_its_code_makes(template: dict[str, Any]) -> None:
+    def dynamodb_actions(function_id: str) -> set[str]:
+        return {a for a in _actions(role_statements(template, function_id)) if a.startswith("dynamodb:")}
+
+    assert dynamodb_actions(constants.STEP_FUNCTION_ID) == {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"
+    }  # fmt: skip
+    assert dynamodb_actions(constants.FINISH_FUNCTION_ID) == {"dynamodb:UpdateItem"}
+    assert dynamodb_actions(constants.API_FUNCTION_ID) == {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"
+    }  # fmt: skip
+    assert dynamodb_actions(constants.ROTATE_FUNCTION_ID) == set()

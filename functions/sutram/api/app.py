@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from sutram.approvals import routes as approvals
 from sutram.recovery import routes as recovery
 from sutram.rest.auth import Unauthenticated
-from sutram.rest.bodies import MAX_BODY_BYTES, check_body
+from sutram.rest.bodies import MAX_BODY_BYTES, InvalidBody, check_body
 from sutram.rest.errors import RequestError, error_response
 from sutram.runs import routes as runs
 
@@ -53,8 +53,9 @@ JSON = content_types.APPLICATION_JSON
 
 
 def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The answer to one API Gateway proxy event. A body no route may read (sutram.rest.bodies) is
-    refused first, before any route or Powertools' own request validation reads it."""
+    """The answer to one API Gateway proxy event. A body no route may read (sutram.rest.bodies), or
+    a query parameter the route does not take (a typo would otherwise be ignored), is refused
+    first, before any route or Powertools' own request validation reads it."""
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     try:
         check_body(
@@ -62,6 +63,7 @@ def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
             base64_encoded=bool(event.get("isBase64Encoded")),
             content_type=headers.get("content-type"),
         )
+        _check_query(str(event.get("path") or ""), str(event.get("httpMethod") or ""), event)
     except RequestError as exc:
         body = json.dumps(exc.body())
         return {
@@ -153,15 +155,34 @@ def _no_route(exc: NotFoundError) -> Response:
 @cache
 def _routes() -> list[tuple[re.Pattern[str], str]]:
     """Each documented operation's path as a pattern ({run_id}: one segment), and its method."""
+    return [(pattern, method) for pattern, method, _ in _operations()]
+
+
+@cache
+def _operations() -> list[tuple[re.Pattern[str], str, frozenset[str]]]:
+    """Each documented operation: its path pattern, its method and the query parameters it takes."""
     document = json.loads(openapi_json())
     return [
         (
             re.compile("/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/"))),
             method.upper(),
+            frozenset(p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"),
         )
         for path, operations in document["paths"].items()
-        for method in operations
+        for method, operation in operations.items()
     ]
+
+
+def _check_query(path: str, method: str, event: dict[str, Any]) -> None:
+    """400 for a query parameter the operation does not take; routing decides the rest."""
+    names = set(event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {})
+    for pattern, operation_method, taken in _operations():
+        if operation_method == method and pattern.fullmatch(path):
+            unknown = sorted(names - taken)
+            if unknown:
+                takes = f"it takes {', '.join(sorted(taken))}" if taken else "it takes none"
+                raise InvalidBody(f"unknown query parameter {unknown[0]!r}; {takes}", field=unknown[0])
+            return
 
 
 @app.exception_handler(Exception)

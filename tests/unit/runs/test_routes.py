@@ -539,6 +539,12 @@ def test_a_cursor_of_another_tenant_or_tampered_answers_400(api: ApiEnvironment)
         ("limit=ten", "limit", "Input should be a valid integer, unable to parse string as an integer"),
         ("status=DONE", "status", "Input should be 'RUNNING', 'SUCCEEDED', 'FAILED' or 'ABORTED'"),
         ("workflow=Bad_Name", "workflow", "String should match pattern '^[a-z][a-z0-9-]{0,47}$'"),
+        # A typo is refused, not ignored (which would list every run).
+        (
+            "stauts=FAILED",
+            "stauts",
+            "unknown query parameter 'stauts'; it takes cursor, forked_from, limit, status, workflow",
+        ),
     ],
 )
 def test_invalid_listing_parameters_answer_400(api: ApiEnvironment, query: str, field: str, message: str) -> None:
@@ -581,3 +587,16 @@ def test_an_unknown_route_answers_404(api: ApiEnvironment) -> None:
 
     assert result.status == 404
     assert result.body == {"error": {"code": "not_found", "message": "no such resource"}}
+
+
+def test_a_route_without_query_parameters_refuses_any(api: ApiEnvironment) -> None:
+    run_id = api.start().body["run_id"]
+
+    answer = api.call("GET", f"/runs/{run_id}?verbose=1")
+
+    assert answer.status == 400
+    assert answer.body["error"] == {
+        "code": "invalid_request",
+        "message": "unknown query parameter 'verbose'; it takes none",
+        "field": "verbose",
+    }
