@@ -89,3 +89,4 @@ JSON_NULL = "States.StringToJson('null')"  # a JSON null in Parameters (CDK drop
 # The error of an approval nobody decided in time whose rules say `on_timeout: fail`.
 APPROVAL_TIMED_OUT = "Sutram.ApprovalTimedOut"
 STAGE_ITEMS_TIMEOUT_SECONDS = 120  # a distributed map's staging task: load the list, write it to S3
+PAUSE_TIMEOUT_SECONDS = 30 * 86_400  # a paused run waits this long for an operator, then fails (States.Timeout)

@@ -12,6 +12,7 @@ model does not declare is an error, not silently dropped.
     agent_turn      an agent's turn Task                     sutram.engine.agent.run_agent_turn
     agent_tool      an agent's tool-call Task (in its Map)   sutram.engine.agent.run_agent_tool
     items           a distributed map's staging Task          sutram.engine.items.stage_items
+    pause           a step's paused wait (waitForTaskToken)   sutram.runs.service.pause_run
     approval        an `approval` step (waitForTaskToken)    sutram.approvals.requests.request_approval
     tool_approval   a gated call's approval (waitForToken)   sutram.approvals.requests.request_tool_approval
     finish          RecordSuccess / RecordFailure            sutram.runs.service.finish_run
@@ -152,6 +153,14 @@ class ExecutionError(BaseModel):
     Cause: str | None = None
 
 
+class PauseTask(_InRun, _Waiting):
+    """Record that the run is paused at `step_id` by `error`, with the token that resumes it."""
+
+    task: Literal["pause"] = "pause"
+    step_id: str
+    error: ExecutionError
+
+
 class FinishTask(_Contract):
     """Record how a run ended (RecordSuccess / RecordFailure)."""
 
@@ -163,7 +172,7 @@ class FinishTask(_Contract):
 
 
 Task = Annotated[
-    StepTask | AgentTurnTask | AgentToolTask | ApprovalTask | ToolApprovalTask | ItemsTask | FinishTask,
+    StepTask | AgentTurnTask | AgentToolTask | ApprovalTask | ToolApprovalTask | ItemsTask | PauseTask | FinishTask,
     Field(discriminator="task"),
 ]
 TASKS: TypeAdapter[Task] = TypeAdapter(Task)

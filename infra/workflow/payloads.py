@@ -6,6 +6,7 @@
     agent_tool_payload       AgentToolTask           an agent's tool-call task, in its Map (agent.py)
     approval_payload         ApprovalTask            an `approval` step's waiting task (approvals.py)
     items_payload            ItemsTask               a distributed map's staging task (states.py)
+    pause_payload            PauseTask               a paused step's waiting task (states.py)
     tool_approval_payload    ToolApprovalTask        a gated tool call's waiting task (agent.py)
     success_payload,         FinishTask              RecordSuccess / RecordFailure (states.py)
     failure_payload
@@ -33,6 +34,7 @@ from sutram.contracts import (
     Decision,
     FinishTask,
     ItemsTask,
+    PauseTask,
     StepTask,
     ToolApprovalTask,
     task_name,
@@ -112,7 +114,7 @@ def step_payload(
         "run.$": RUN_PATH,
         "delivery.$": DELIVERY_PATH,
         **scope.payload(),
-        "step": step.model_dump(mode="json", exclude_defaults=True, exclude={"retry", "description"})
+        "step": step.model_dump(mode="json", exclude_defaults=True, exclude={"retry", "description", "on_error"})
         | {"id": step.id, "type": step.type},
         "sources": frame.sources(definition.roots_needed_by(step)),
     } | ({"keep": [list(path) for path in keep]} if keep else {})
@@ -138,6 +140,16 @@ def items_payload(step: MapStep, scope: Scope, frame: Frame, keep: list[Path] | 
         "items": step.items,
         "sources": frame.sources([root]),
     } | ({"keep": [list(path) for path in keep]} if keep else {})
+
+
+def pause_payload(step: AnyStep) -> dict[str, Any]:
+    """PauseTask: the run waits at `step`, paused by the error a Catch put at `$.error`."""
+    return {
+        "task": task_name(PauseTask),
+        "run.$": RUN_PATH,
+        "step_id": step.id,
+        "error.$": ERROR_PATH,
+    } | _waiting()
 
 
 def success_payload(output_path: str) -> dict[str, Any]:

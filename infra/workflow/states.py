@@ -46,6 +46,7 @@ from infra.workflow.payloads import (
     Scope,
     failure_payload,
     items_payload,
+    pause_payload,
     step_payload,
     success_payload,
 )
@@ -55,9 +56,11 @@ from sutram.definition import (
     AnyStep,
     ApprovalStep,
     ChoiceStep,
+    LlmStep,
     MapStep,
     ParallelStep,
     RetryPolicy,
+    ToolStep,
     TransformStep,
     WaitStep,
     WorkflowDefinition,
@@ -243,6 +246,23 @@ class WorkflowStateMachine(Construct):
             retries=Retries.step(step.timeout_seconds, step.retry),
             timeout_seconds=step.timeout_seconds,
         )
+        if isinstance(step, LlmStep | ToolStep) and step.on_error is not None:
+            # Its declared errors, once retries are exhausted, pause the run: a waiting task records
+            # it PAUSED with its token, and when an operator resumes it the step runs again.
+            paused = lambda_task(
+                self,
+                f"{step.id}:paused",
+                function=self._step_function,
+                payload=pause_payload(step),
+                result_path=sfn.JsonPath.DISCARD,
+                retries=Retries.request(step.retry),
+                timeout_seconds=constants.PAUSE_TIMEOUT_SECONDS,
+                wait_for_token=True,
+            )
+            task.add_catch(paused, errors=list(step.on_error.pause), result_path=ERROR_PATH)
+            paused.next(task)
+            if on_error is not None:
+                paused.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
         if on_error is not None:
             task.add_catch(on_error, errors=["States.ALL"], result_path=ERROR_PATH)
         return task

@@ -89,6 +89,8 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
             if isinstance(step, AgentStep)
             for part in ("start", "done?", "tools", "next", "output", "resume?", "resumed", "continue", "continued")
         ]
+        # A step that may pause the run waits in a task of its own while paused.
+        ids += [f"{step.id}:paused" for step in _same_level(list(definition.steps)) if getattr(step, "on_error", None)]
         # A distributed map first writes its list to S3, for its ItemReader.
         ids += [f"{step.id}:items" for step in definition.steps if isinstance(step, MapStep) and step.distributed]
         # An approval waits in its own state, then on timeout rejects (expired pass), escalates, or
@@ -134,7 +136,13 @@ def test_every_step_task_retries_and_only_top_level_states_catch_into_record_fai
                 assert task["Retry"][1]["ErrorEquals"] == [e for e in step.retry.errors if e != "StepInProgress"]
                 assert task["Retry"][1]["MaxAttempts"] == step.retry.max_attempts
             if step.id in top_level:
-                assert task["Catch"] == catch
+                # A step that may pause catches its declared errors into its paused state first.
+                pausing = (
+                    [{"ErrorEquals": step.on_error.pause, "ResultPath": "$.error", "Next": f"{step.id}:paused"}]
+                    if step.on_error
+                    else []
+                )
+                assert task["Catch"] == pausing + catch
             else:  # the enclosing Map or Parallel state catches, or a collecting branch's Pass state
                 assert all(c["Next"].endswith(" failed") for c in task.get("Catch", []))
         for name in top_level:

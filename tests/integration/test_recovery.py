@@ -3,6 +3,7 @@ step, without paying again for any model call that completed."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -131,3 +132,34 @@ def test_a_run_aborted_while_it_waits_for_an_approval_resumes_waiting_for_the_sa
     assert output_of(run)["decision"]["outcome"] == "approve"
     approval = store.get(TENANT, asked.approval_id)
     assert approval is not None and approval.status == "approved"
+
+
+def test_a_declared_error_pauses_the_run_at_zero_compute_until_an_operator_resumes_it(cloud, inject_faults):
+    inject_faults("second@before_call")
+    run_id, execution_arn = start("recovery-pause", {"topic": "kelp"})
+    backend = wiring.runs_backend()
+
+    def paused_run() -> Any:
+        detail = runs.get_run(backend, TENANT, run_id)
+        return detail if detail.status == "PAUSED" else None
+
+    paused = wait_for(
+        paused_run,
+        timeout=60,
+        interval=0.2,
+        failure="the run never paused",
+    )
+    assert paused.paused_step == "second" and paused.error is not None
+    assert paused.error.error == "Runtime.ExitError"
+    invocations = sum(cloud.invocations.values())
+    time.sleep(1)
+    assert sum(cloud.invocations.values()) == invocations  # paused: nothing runs
+    model_calls = cloud.tally("model_calls")
+
+    resumed = recovery.resume_run(backend, TENANT, run_id, ResumeRequest())
+    run = wait_for_end(run_id, execution_arn)  # the same execution goes on
+
+    assert resumed.status == "RUNNING" and resumed.execution == 0
+    assert run.status == "SUCCEEDED"
+    assert calls_by_step(model_calls.counts) == {"First": 0, "Second": 1, "Third": 1, "Fourth": 0}
+    assert runs.get_run(backend, TENANT, run_id).paused_step is None

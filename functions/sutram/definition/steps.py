@@ -57,6 +57,14 @@ class _StepBase(Strict):
         return mapping
 
 
+class OnError(Strict):
+    """What a step's errors may do besides being retried or failing the run."""
+
+    # Error names (as in `retry.errors`) that pause the run once retries are exhausted: it waits,
+    # at zero compute, for an operator to resume it (the step runs again) or abort it.
+    pause: list[str] = Field(min_length=1)
+
+
 class _PromptedStep(_StepBase):
     """A step that prompts a model: `llm` (one call) and `agent` (a tool-use loop)."""
 
@@ -92,6 +100,7 @@ def render_template(template: str, args: dict[str, Any]) -> str:
 class LlmStep(_PromptedStep):
     type: Literal["llm"]
     output: Literal["text", "json"] = "text"
+    on_error: OnError | None = None
 
 
 class ApprovalRules(Strict):
@@ -180,6 +189,7 @@ class AgentStep(_PromptedStep):
 class ToolStep(_StepBase):
     type: Literal["tool"]
     tool: str = Field(min_length=1)
+    on_error: OnError | None = None
 
     @field_validator("tool")
     @classmethod

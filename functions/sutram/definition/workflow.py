@@ -129,6 +129,8 @@ def _check_sequence(
         where = f"step {step.id!r} ({location}[{index}])"
         if step.id in seen:
             raise ValueError(f"{where}, field 'id': step id {step.id!r} is used twice")
+        if getattr(step, "on_error", None) is not None and (in_map or in_branch):
+            raise ValueError(f"{where}, field 'on_error': only a step outside any map or parallel can pause the run")
         if isinstance(step, MapStep) and step.distributed and (in_map or in_branch):
             # CDK grants the state machine the right to start child executions only for a
             # Distributed Map in its top-level graph (aws/aws-cdk#29266).

@@ -1,7 +1,7 @@
 """Lambda handler for every task a workflow's state machine gives the step function: `llm` and
 `tool` steps, the turns and tool calls of `agent` steps, the approval requests of `approval`
-steps and of agents' gated tool calls, and the staging of a distributed map's items. It
-dispatches on the payload's `task` field (sutram.contracts.Task)."""
+steps and of agents' gated tool calls, the staging of a distributed map's items, and the pause
+of a run at a step. It dispatches on the payload's `task` field (sutram.contracts.Task)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sutram.contracts import (
     AgentTurnTask,
     ApprovalTask,
     ItemsTask,
+    PauseTask,
     StepTask,
     Task,
     ToolApprovalTask,
@@ -26,6 +27,7 @@ from sutram.contracts import (
 from sutram.engine.agent import run_agent_tool, run_agent_turn
 from sutram.engine.items import stage_items
 from sutram.engine.steps import run_step
+from sutram.runs.service import pause_run
 
 logger = Logger()
 tracer = Tracer()
@@ -57,4 +59,6 @@ def dispatch(task: Task) -> Any:
             return request_tool_approval(task, wiring.step_runtime(), wiring.approval_runtime())
         case ItemsTask():
             return stage_items(task, wiring.artifact_store())
+        case PauseTask():  # the run waits for an operator
+            return pause_run(wiring.runs_backend(), task)
     raise ValueError(f"the step function does not run {task.task!r} tasks")

@@ -35,7 +35,7 @@ from sutram.runs.service import (
 from sutram.store.checkpoints import SUCCEEDED, NotUnknown, StepKey
 from sutram.store.dynamo import canonical, expiry, iso
 from sutram.store.keys import step_path
-from sutram.store.runs import ABORTED_ERROR, RUNNING, RunMoved, RunRecord
+from sutram.store.runs import ABORTED_ERROR, PAUSED, RUNNING, RunMoved, RunRecord
 
 logger = Logger(child=True)
 
@@ -58,6 +58,11 @@ def _execution_status(backend: RunsBackend, record: RunRecord) -> str:
 
 def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRequest) -> RunSummary:
     record = existing_run(backend, tenant, run_id)
+    if record.status == PAUSED and request.version in (None, record.version):
+        unpaused = _unpause(backend, record)
+        if unpaused is not None:
+            return unpaused
+        record = existing_run(backend, tenant, run_id)  # its execution is gone: a new one, below
     if record.status == "SUCCEEDED":
         raise RunNotResumable("the run succeeded; fork it to run steps again")
     if record.status == RUNNING and _execution_status(backend, record) not in ENDED:
@@ -89,12 +94,31 @@ def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRe
     return summary(resumed.model_copy(update={"finished_at": None, "error": None}))
 
 
+def _unpause(backend: RunsBackend, record: RunRecord) -> RunSummary | None:
+    """Let the paused execution go on (its step runs again); None when that execution is gone."""
+    now = iso(backend.now())
+    try:
+        token = backend.runs.unpause(record.tenant, record.run_id, at=now)
+    except RunMoved:
+        raise RunNotResumable("the run changed meanwhile (resumed or aborted by someone else); read it again") from None
+    try:
+        backend.executions.send_task_success(taskToken=token, output="{}")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            raise
+        logger.info("the paused execution is gone; resuming in a new one", extra={"run_id": record.run_id})
+        return None
+    logger.info("paused run resumed", extra={"run_id": record.run_id})
+    update = {"status": RUNNING, "updated_at": now, "error": None, "paused_step": None}
+    return summary(record.model_copy(update=update))
+
+
 # --- abort --------------------------------------------------------------------------------------
 
 
 def abort_run(backend: RunsBackend, tenant: str, run_id: str, request: AbortRequest, by: str) -> RunSummary:
     record = existing_run(backend, tenant, run_id)
-    if record.status != RUNNING:
+    if record.status not in (RUNNING, PAUSED):
         raise RunNotRunning(f"the run is {record.status}, not running")
     if record.execution_arn is not None:
         try:

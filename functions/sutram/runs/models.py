@@ -83,6 +83,11 @@ class RunDetail(RunSummary):
     steps_completed: int
     forks: list[str] = Field(default_factory=list, description="The runs forked from this one, oldest first.")
     aborted_by: str | None = Field(None, description="Who aborted the run, if someone did.")
+    paused_step: str | None = Field(
+        None,
+        description="While PAUSED: the step whose error (see `error`) paused the run. Resume it (the step runs "
+        "again) or abort it.",
+    )
 
 
 class RunPage(BaseModel):

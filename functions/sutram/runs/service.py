@@ -41,7 +41,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sutram import schemas
-from sutram.contracts import ExecutionError, FinishTask, RunRef
+from sutram.contracts import ExecutionError, FinishTask, PauseTask, RunRef
 from sutram.definition import WorkflowDefinition
 from sutram.errors import TooLargeForState
 from sutram.rest.errors import InvalidCursor
@@ -74,7 +74,7 @@ from sutram.store.artifacts import ArtifactStore
 from sutram.store.checkpoints import AT_MOST_ONCE, IN_FLIGHT, CheckpointStore, step_status
 from sutram.store.dynamo import canonical, expiry, from_epoch, iso, utc_now
 from sutram.store.keys import step_path
-from sutram.store.runs import RUNNING, SUCCEEDED, RunEndedOtherwise, RunMissing, RunRecord, RunStore
+from sutram.store.runs import RUNNING, SUCCEEDED, RunEndedOtherwise, RunMissing, RunMoved, RunRecord, RunStore
 
 logger = Logger(child=True)
 
@@ -260,6 +260,7 @@ def get_run(backend: RunsBackend, tenant: str, run_id: str) -> RunDetail:
         steps_completed=sum(1 for step in steps if step_status(step) == SUCCEEDED),
         forks=record.forks or [],
         aborted_by=record.aborted_by,
+        paused_step=record.paused_step,
     )
 
 
@@ -374,6 +375,25 @@ def finish_run(backend: RunsBackend, task: FinishTask) -> None:
         raise RunNotFound(str(exc)) from None
     except RunEndedOtherwise as exc:
         raise RunAlreadyFinished(str(exc)) from None
+
+
+def pause_run(backend: RunsBackend, task: PauseTask) -> None:
+    """Record that the run waits, paused at a step by an error it declares (`on_error.pause`), with
+    the token that resumes it (sutram.recovery resumes or aborts it)."""
+    error = {"error": task.error.Error, "cause": _readable_cause(task.error.Cause)}
+    try:
+        backend.runs.pause(
+            task.run.tenant,
+            task.run.run_id,
+            execution=task.run.execution,
+            step=task.scope + task.step_id,
+            error=error,
+            token=task.task_token,
+            at=iso(backend.now()),
+        )
+    except RunMoved as exc:
+        raise RunAlreadyFinished(str(exc)) from None
+    logger.info("run paused", extra={"run_id": task.run.run_id, "step": task.step_id, "error": task.error.Error})
 
 
 def _readable_cause(cause: str | None) -> str:

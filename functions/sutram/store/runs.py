@@ -18,8 +18,9 @@ from sutram.store.dynamo import is_condition_failure
 
 logger = Logger(child=True)
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED"]
+RunStatus = Literal["RUNNING", "PAUSED", "SUCCEEDED", "FAILED", "ABORTED"]
 RUNNING: RunStatus = "RUNNING"
+PAUSED: RunStatus = "PAUSED"  # waiting at zero compute for an operator to resume or abort it
 SUCCEEDED: RunStatus = "SUCCEEDED"
 FAILED: RunStatus = "FAILED"
 ABORTED: RunStatus = "ABORTED"
@@ -62,6 +63,8 @@ class RunRecord(BaseModel):
     forked_from: dict[str, str] | None = None  # {"run_id", "step"}: the run and step it was forked at
     forks: list[str] | None = None  # the runs forked from this one, oldest first
     aborted_by: str | None = None
+    paused_step: str | None = None  # while PAUSED: the step whose error paused the run
+    # (The token that resumes a paused run, `pause_token`, stays in the item: it is never read into the record.)
     idempotency_key_hash: str | None = None
     expires_at: int
 
@@ -126,6 +129,50 @@ class RunStore:
                 raise
             raise RunMoved(f"run {run_id} changed meanwhile") from None
 
+    def pause(
+        self, tenant: str, run_id: str, *, execution: int, step: str, error: dict[str, str], token: str, at: str
+    ) -> None:
+        """Move the current execution's RUNNING run to PAUSED at `step`, keeping the token that resumes it."""
+        current = "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+        try:
+            self._table.update_item(
+                Key=keys.run_key(tenant, run_id),
+                UpdateExpression="SET #status = :paused, paused_step = :step, #error = :error, pause_token = :token, "
+                "updated_at = :at",
+                ConditionExpression=f"attribute_exists(pk) AND #status = :running AND ({current})",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues={
+                    ":paused": PAUSED,
+                    ":running": RUNNING,
+                    ":execution": execution,
+                    ":step": step,
+                    ":error": error,
+                    ":token": token,
+                    ":at": at,
+                },
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            raise RunMoved(f"run {run_id} is not running") from None
+
+    def unpause(self, tenant: str, run_id: str, *, at: str) -> str:
+        """Move a PAUSED run back to RUNNING; the token that resumes its waiting execution."""
+        try:
+            answer = self._table.update_item(
+                Key=keys.run_key(tenant, run_id),
+                UpdateExpression="SET #status = :running, updated_at = :at REMOVE paused_step, #error, pause_token",
+                ConditionExpression="attribute_exists(pk) AND #status = :paused",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues={":running": RUNNING, ":paused": PAUSED, ":at": at},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            raise RunMoved(f"run {run_id} is not paused") from None
+        return str(answer["Attributes"]["pause_token"])
+
     def set_version(self, tenant: str, run_id: str, version: int) -> None:
         """The version a resumed run goes on with."""
         self._table.update_item(
@@ -142,12 +189,13 @@ class RunStore:
             self._table.update_item(
                 Key=keys.run_key(tenant, run_id),
                 UpdateExpression="SET #status = :aborted, finished_at = :at, updated_at = :at, #error = :error, "
-                "aborted_by = :by",
-                ConditionExpression=f"attribute_exists(pk) AND #status = :running AND ({current})",
+                "aborted_by = :by REMOVE pause_token, paused_step",
+                ConditionExpression=f"attribute_exists(pk) AND #status IN (:running, :paused) AND ({current})",
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues={
                     ":aborted": ABORTED,
                     ":running": RUNNING,
+                    ":paused": PAUSED,
                     ":execution": execution,
                     ":at": at,
                     ":error": {"error": ABORTED_ERROR, "cause": reason},
@@ -187,12 +235,14 @@ class RunStore:
         try:
             self._table.update_item(
                 Key=keys.run_key(tenant, run_id),
-                UpdateExpression=f"SET #status = :status, finished_at = :at, updated_at = :at, {assignments}",
-                ConditionExpression="attribute_exists(pk) AND #status = :running",
+                UpdateExpression=f"SET #status = :status, finished_at = :at, updated_at = :at, {assignments} "
+                "REMOVE pause_token, paused_step",
+                ConditionExpression="attribute_exists(pk) AND #status IN (:running, :paused)",
                 ExpressionAttributeNames={"#status": "status", **{f"#{name}": name for name in outcome}},
                 ExpressionAttributeValues={
                     ":status": status,
                     ":running": RUNNING,
+                    ":paused": PAUSED,
                     ":at": at,
                     **{f":{name}": value for name, value in outcome.items()},
                 },
