@@ -139,7 +139,9 @@ def _invalid(code: str, field: str, message: str) -> dict[str, str]:
         ({"limit": 101}, _invalid("invalid_request", "limit", "Input should be less than or equal to 100")),
         (
             {"status": "running"},
-            _invalid("invalid_request", "status", "Input should be 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED' or 'ABORTED'"),
+            _invalid(
+                "invalid_request", "status", "Input should be 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED' or 'ABORTED'"
+            ),
         ),
     ],
     ids=["forged-cursor", "limit-0", "limit-101", "lower-case-status"],
