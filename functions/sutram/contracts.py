@@ -37,6 +37,9 @@ class RunRef(BaseModel):
     # Which execution of the run: 0 the first, n after n resumes. A lease left by an earlier
     # execution is abandoned, whatever its delivery (sutram.store.checkpoints.claim).
     execution: int = Field(0, ge=0)
+    # A replay of that run: every model and tool result comes from its checkpoints, and a step
+    # that would ask anything else stops the replay (sutram.engine.work.run_once).
+    replay_of: str | None = None
 
 
 class _Contract(BaseModel):

@@ -21,6 +21,11 @@ class TooLargeForState(StepFailed):
     even with its large parts offloaded."""
 
 
+class ReplayDiverged(StepFailed):
+    """A replayed step asked something other than what the recorded run asked, or the recorded run
+    never ran it: the replay stops there, and says what differs."""
+
+
 class InvalidStepInput(SutramError):
     """The step's input mapping or arguments do not fit what the step needs."""
 

@@ -12,7 +12,7 @@ import pytest
 from sutram import wiring
 from sutram.approvals import decisions
 from sutram.recovery import service as recovery
-from sutram.recovery.models import AbortRequest, ForkRequest, ResolveRequest, ResumeRequest
+from sutram.recovery.models import AbortRequest, ForkRequest, ReplayRequest, ResolveRequest, ResumeRequest
 from sutram.runs import service as runs
 from tests.integration.support import (
     TENANT,
@@ -163,3 +163,18 @@ def test_a_declared_error_pauses_the_run_at_zero_compute_until_an_operator_resum
     assert run.status == "SUCCEEDED"
     assert calls_by_step(model_calls.counts) == {"First": 0, "Second": 1, "Third": 1, "Fourth": 0}
     assert runs.get_run(backend, TENANT, run_id).paused_step is None
+
+
+def test_a_replay_runs_the_workflow_again_on_recorded_results_calling_no_model(cloud):
+    recorded = run_workflow("recovery-chain", {"topic": "currents"})
+    assert recorded.status == "SUCCEEDED"
+    model_calls = cloud.tally("model_calls")
+
+    replay = recovery.replay_run(wiring.runs_backend(), TENANT, recorded.run_id, ReplayRequest())
+    record = wiring.runs_backend().runs.get(TENANT, replay.run_id)
+    assert record is not None and record.execution_arn is not None
+    run = wait_for_end(replay.run_id, record.execution_arn)
+
+    assert replay.replay_of == recorded.run_id and run.status == "SUCCEEDED"
+    assert sum(model_calls.counts.values()) == 0
+    assert output_of(run) == output_of(recorded)

@@ -34,7 +34,7 @@ from sutram.contracts import ApprovalTask, RunRef, ToolApprovalTask
 from sutram.definition import ApprovalRules, render_template
 from sutram.engine.agent import call_path, recorded_turn, tool_call
 from sutram.engine.work import StepRuntime, resolve
-from sutram.errors import InvalidStepInput, StepFailed
+from sutram.errors import InvalidStepInput, ReplayDiverged, StepFailed
 from sutram.models import ToolCall
 from sutram.store.approvals import (
     MAX_PROPOSAL_BYTES,
@@ -101,7 +101,8 @@ class ApprovalRuntime:
 
 def request_approval(task: ApprovalTask, runtime: ApprovalRuntime, now: datetime | None = None) -> None:
     """Record an `approval` step's approval with this delivery's task token and notify the approvers."""
-    open_and_notify(build_record(task, runtime.artifacts, now or utc_now()), task.task_token, runtime)
+    record = build_record(task, runtime.artifacts, now or utc_now())
+    open_and_notify(record, task.task_token, runtime, replay_of=task.run.replay_of)
 
 
 def request_tool_approval(
@@ -111,13 +112,22 @@ def request_tool_approval(
     answer = recorded_turn(task.run, task.agent_path, task.turn, steps)
     call = tool_call(answer, task.agent_path, task.turn, task.call)
     record = build_tool_record(task, call, answer["text"], now or utc_now())
-    open_and_notify(record, task.task_token, approvals)
+    open_and_notify(record, task.task_token, approvals, replay_of=task.run.replay_of)
 
 
-def open_and_notify(record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime) -> None:
+def open_and_notify(
+    record: ApprovalRecord, task_token: str, runtime: ApprovalRuntime, replay_of: str | None = None
+) -> None:
     """Store a pending approval with the token of the task that waits for it, and notify its group;
     an escalation marks the approval it replaces escalated first. A retried request finds the same
-    record: a decided one resumes this delivery at once."""
+    record: a decided one resumes this delivery at once. A replay asks nobody: it resumes with the
+    decision the recorded run got, or stops if it got none."""
+    if replay_of is not None:
+        recorded = runtime.store.get(record.tenant, approval_id_for(record.tenant, replay_of, record.step_path))
+        if recorded is None or recorded.decision is None:
+            raise ReplayDiverged(f"approval {record.step_path!r} was not decided in run {replay_of}")
+        complete(recorded, task_token, runtime.stepfunctions)
+        return
     if record.step_path.endswith(ESCALATION_SUFFIX):
         first = approval_id_for(record.tenant, record.run_id, record.step_path.removesuffix(ESCALATION_SUFFIX))
         runtime.store.expire(record.tenant, first, "escalated")

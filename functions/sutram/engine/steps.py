@@ -24,6 +24,14 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
 
     at_most_once = isinstance(step, ToolStep) and get_tool(step.tool).delivery == "at_most_once"
 
+    def request() -> dict[str, Any]:
+        """What the step asks, the same for the same input: its model request or its tool call."""
+        args = resolve(step.input, run, step, task.roots, runtime.artifacts)
+        if isinstance(step, LlmStep):
+            json_output = step.output == "json"
+            return {"model": runtime.model_request(step, args, json_output=json_output).model_dump(mode="json")}
+        return {"tool": step.tool, "arguments": args}
+
     def work(claim: Claimed) -> Work:
         args = resolve(step.input, run, step, task.roots, runtime.artifacts)
         if isinstance(step, LlmStep):
@@ -37,12 +45,13 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
         step_type=step.type,
         timeout_seconds=step.timeout_seconds,
         delivery=task.delivery,
-        execution=run.execution,
+        run=run,
         at_most_once=at_most_once,
         work=work,
         fault_label=step.id,
         done_point="after_model_call" if isinstance(step, LlmStep) else "after_tool_call",
         keep=task.keep,
+        request=request,
     )
     assert isinstance(done, Done)  # a step's work never hands over
     return done.output

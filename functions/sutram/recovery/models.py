@@ -51,3 +51,11 @@ class ResolveRequest(BaseModel):
         description="record: the side effect happened and produced `output`; retry: it did not, call once more."
     )
     output: Any = Field(None, description="With record: what the call produced, the step's output from now on.")
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(
+        None, ge=1, description="The published version to replay the run on; by default the run's own."
+    )

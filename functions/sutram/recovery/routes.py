@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from sutram.recovery import service
-from sutram.recovery.models import AbortRequest, ForkRequest, ResolveRequest, ResumeRequest
+from sutram.recovery.models import AbortRequest, ForkRequest, ReplayRequest, ResolveRequest, ResumeRequest
 from sutram.rest.auth import CurrentCaller
 from sutram.rest.errors import INVALID, NOT_FOUND, UNAUTHENTICATED, ErrorBody, documented
 from sutram.runs.models import RunSummary, StepView
@@ -88,3 +88,22 @@ def resolve_outcome(
     run_id: str, caller: CurrentCaller, runs: Backend, request: Annotated[ResolveRequest, Body()]
 ) -> StepView:
     return service.resolve_outcome(runs, caller.tenant, run_id, request, by=caller.user)
+
+
+@router.post(
+    "/runs/<run_id>/replay",
+    summary="Replay an ended run on a version, against its recorded results: no model or tool is called",
+    responses=documented(
+        http_201=("The replay: a new run; it succeeds if every step asked what the recorded run asked", RunSummary),
+        http_400=INVALID,
+        http_401=UNAUTHENTICATED,
+        http_404=("No such run, or no such version", ErrorBody),
+        http_409=("The run has not ended", ErrorBody),
+        http_503=("Not started; retry", ErrorBody),
+    ),
+)
+def replay_run(
+    run_id: str, caller: CurrentCaller, runs: Backend, request: Annotated[ReplayRequest, Body()]
+) -> Response[RunSummary]:
+    replay = service.replay_run(runs, caller.tenant, run_id, request)
+    return Response(status_code=HTTPStatus.CREATED, content_type=content_types.APPLICATION_JSON, body=replay)

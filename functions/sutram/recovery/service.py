@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sutram.recovery.compatibility import first_mismatch
 from sutram.recovery.errors import InvalidForkPoint, OutcomeKnown, RunNotResumable, RunNotRunning, VersionMismatch
-from sutram.recovery.models import AbortRequest, ForkRequest, ResolveRequest, ResumeRequest
+from sutram.recovery.models import AbortRequest, ForkRequest, ReplayRequest, ResolveRequest, ResumeRequest
 from sutram.runs.errors import StartFailed
 from sutram.runs.models import RunSummary, StepView
 from sutram.runs.service import (
@@ -207,6 +207,38 @@ def resolve_outcome(backend: RunsBackend, tenant: str, run_id: str, request: Res
         ) from None
     logger.info("unknown outcome resolved", extra={"run_id": run_id, "step": request.step, "action": request.action})
     return step_view(backend.artifacts, tenant, item)
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+
+def replay_run(backend: RunsBackend, tenant: str, run_id: str, request: ReplayRequest) -> RunSummary:
+    """A new run that executes `request.version` (by default the recorded run's own) against the
+    recorded run's model and tool results and approval decisions: it calls nothing and asks nobody,
+    and fails with ReplayDiverged at the first step that asks something else or did not run."""
+    recorded = existing_run(backend, tenant, run_id)
+    if recorded.status in (RUNNING, PAUSED):
+        raise RunNotResumable(f"the run is {recorded.status}; replay it once it has ended")
+    workflow = backend.workflows.get(recorded.workflow)
+    now = backend.now()
+    replay = RunRecord(
+        run_id=new_run_id(now),
+        tenant=tenant,
+        workflow=recorded.workflow,
+        status=RUNNING,
+        version=request.version or recorded.version,
+        created_at=iso(now),
+        updated_at=iso(now),
+        input=recorded.input,
+        replay_of=run_id,
+        expires_at=expiry(now.timestamp()),
+    )
+    finished = [item for item in backend.checkpoints.list_steps(tenant, run_id) if item.get("status") == SUCCEEDED]
+    backend.runs.create(replay)
+    backend.checkpoints.copy_into(tenant, replay.run_id, finished, source_run_id=run_id, outputs={})
+    start_execution(backend, workflow, replay, named=request.version is not None)
+    logger.info("run replayed", extra={"run_id": replay.run_id, "replay_of": run_id, "version": replay.version})
+    return summary(replay)
 
 
 def _top_level(path: str) -> str:

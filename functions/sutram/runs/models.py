@@ -58,6 +58,11 @@ class RunSummary(BaseModel):
     version: int | None = Field(None, description="The published workflow version the run executes.")
     execution: int = Field(0, description="How many times the run was resumed (each resume is a new execution).")
     forked_from: ForkedFrom | None = None
+    replay_of: str | None = Field(
+        None,
+        description="The recorded run this run replays: it calls no model and no tool, and fails with "
+        "ReplayDiverged at the first step that asks something else.",
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None

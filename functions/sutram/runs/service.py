@@ -210,7 +210,13 @@ def start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord,
     """Start the record's version as its current execution (`record.execution`: 0, then one more
     per resume, each named after the run); `named`: the caller asked for the version (so it may
     not exist)."""
-    run = RunRef(tenant=record.tenant, run_id=record.run_id, workflow=record.workflow, execution=record.execution)
+    run = RunRef(
+        tenant=record.tenant,
+        run_id=record.run_id,
+        workflow=record.workflow,
+        execution=record.execution,
+        replay_of=record.replay_of,
+    )
     execution_input = {"run": run.model_dump(exclude_defaults=True), "input": json.loads(record.input)}
     version = record.version or live_version(backend, workflow)
     name = record.run_id if record.execution == 0 else f"{record.run_id}-{record.execution}"
@@ -305,6 +311,7 @@ def summary(record: RunRecord) -> RunSummary:
         version=record.version,
         execution=record.execution,
         forked_from=ForkedFrom.model_validate(record.forked_from) if record.forked_from else None,
+        replay_of=record.replay_of,
         created_at=datetime.fromisoformat(record.created_at),
         updated_at=datetime.fromisoformat(record.updated_at),
         finished_at=datetime.fromisoformat(record.finished_at) if record.finished_at else None,

@@ -16,6 +16,7 @@ timeout plus a margin, and only then may another attempt take over.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 _OWNED = "#status = :running AND attempt = :attempt"
 IN_FLIGHT = "in_flight"  # set right before an at-most-once side effect starts
 AT_MOST_ONCE = "at_most_once"  # the step's tool may never run twice (its delivery mode)
+REQUEST_DIGEST, REQUEST = "request_digest", "request"  # what a finished step asked, hashed and in short
+REQUEST_PREVIEW_CHARS = 2000
 
 
 class NotUnknown(RuntimeError):
@@ -62,6 +65,8 @@ class Claimed:
 @dataclass(frozen=True)
 class AlreadyRecorded:
     output: Any  # the recorded state value: inline JSON or an artifact reference
+    request_digest: str | None = None  # what the step asked (its model request or tool call), hashed
+    request: str | None = None  # the start of it, as JSON
 
 
 def step_status(item: dict[str, Any]) -> str:
@@ -119,7 +124,11 @@ class CheckpointStore:
             existing = exc.response.get("Item", {})
         status = existing.get("status", {}).get("S")
         if status == SUCCEEDED:
-            return AlreadyRecorded(output=json.loads(existing["output"]["S"]))
+            return AlreadyRecorded(
+                output=json.loads(existing["output"]["S"]),
+                request_digest=existing.get(REQUEST_DIGEST, {}).get("S"),
+                request=existing.get(REQUEST, {}).get("S"),
+            )
         previous = int(existing.get("attempt", {}).get("N", "0"))
         lease_expires_at = int(existing.get("lease_expires_at", {}).get("N", "0"))
         held_by = (int(existing.get("execution", {}).get("N", "0")), int(existing.get("delivery", {}).get("N", "0")))
@@ -168,13 +177,18 @@ class CheckpointStore:
                 f"step {claim.item['sk']!r}: lease lost before the call; nothing was called"
             ) from None
 
-    def complete(self, claim: Claimed, output: Any, usage: dict[str, Any] | None) -> None:
+    def complete(self, claim: Claimed, output: Any, usage: dict[str, Any] | None, request: str | None = None) -> None:
+        """Record the result; `request` (canonical JSON) is what the step asked, kept hashed and in short
+        so that a replay can tell whether it asks the same."""
         item = {key: value for key, value in claim.item.items() if key != "lease_expires_at"}
         item |= {
             "status": SUCCEEDED,
             "output": json.dumps(output, separators=(",", ":")),
             "finished_at": epoch(_now()),
         }
+        if request is not None:
+            item[REQUEST_DIGEST] = hashlib.sha256(request.encode()).hexdigest()
+            item[REQUEST] = request[:REQUEST_PREVIEW_CHARS]
         if usage is not None:
             item["usage"] = usage
         try:

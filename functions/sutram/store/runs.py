@@ -62,6 +62,7 @@ class RunRecord(BaseModel):
     execution: int = 0
     forked_from: dict[str, str] | None = None  # {"run_id", "step"}: the run and step it was forked at
     forks: list[str] | None = None  # the runs forked from this one, oldest first
+    replay_of: str | None = None  # the recorded run this one replays
     aborted_by: str | None = None
     paused_step: str | None = None  # while PAUSED: the step whose error paused the run
     # (The token that resumes a paused run, `pause_token`, stays in the item: it is never read into the record.)
