@@ -174,6 +174,66 @@ def command_recover(args: argparse.Namespace, client: ApiClient, out: TextIO) ->
     return EXIT_OK
 
 
+def command_replay(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
+    """Replay one run, or a workflow's last ended runs, on a version; print whether each replay
+    reached the recorded outcome or where it diverged. Exit 1 if any did not match."""
+    if args.run_id:
+        recorded = [client.get(run_path(args.run_id))]
+    elif args.workflow:
+        page = client.get(f"/runs?workflow={quote(args.workflow, safe='')}&limit=100")["runs"]
+        recorded = [run for run in page if run["status"] in ("SUCCEEDED", "FAILED")][: args.last]
+    else:
+        raise CliError("name a run, or --workflow (and --last) for a batch", EXIT_USAGE)
+    body = {"version": args.version} if args.version else {}
+    replays = {
+        run["run_id"]: client.request("POST", run_path(run["run_id"], "replay"), body=body)[1] for run in recorded
+    }
+    deadline = time.monotonic() + args.timeout
+    rows = []
+    for original_id, replay in replays.items():
+        ended = _wait_for_end(client, replay["run_id"], deadline)
+        rows.append((original_id, replay["run_id"], *_verdict(client, original_id, ended)))
+    if args.json:
+        print_json(
+            {"replays": [dict(zip(("run_id", "replay_id", "verdict", "detail"), row, strict=True)) for row in rows]},
+            out,
+        )
+    else:
+        out.write(f"{'run':<30}{'replay':<30}{'verdict':<12}detail\n")
+        for original_id, replay_id, verdict, detail in rows:
+            out.write(f"{original_id:<30}{replay_id:<30}{verdict:<12}{detail}\n")
+        matched = sum(1 for row in rows if row[2] == "matched")
+        out.write(f"{matched} of {len(rows)} replays matched\n")
+    return EXIT_OK if all(row[2] == "matched" for row in rows) else EXIT_FAILED
+
+
+def _wait_for_end(client: ApiClient, run_id: str, deadline: float) -> dict[str, Any]:
+    while True:
+        run = client.get(run_path(run_id))
+        if run["status"] not in ("RUNNING", "PAUSED") or time.monotonic() > deadline:
+            return run
+        time.sleep(1)
+
+
+def _verdict(client: ApiClient, original_id: str, replay: dict[str, Any]) -> tuple[str, str]:
+    """matched (same status and output), diverged (at a step: the first line of why), or differs."""
+    error = replay.get("error") or {}
+    if error.get("error") == "ReplayDiverged":
+        return "diverged", str(error.get("cause", "")).splitlines()[0]
+    original = client.get(run_path(original_id))
+    if replay["status"] in ("RUNNING", "PAUSED"):
+        return "unfinished", f"still {replay['status']}"
+    if replay["status"] != original["status"]:
+        return "differs", f"{original['status']} recorded, {replay['status']} replayed ({error.get('error', '')})"
+
+    def artifact(run: dict[str, Any]) -> Any:  # content-addressed: the same output has the same key
+        return (run.get("output_artifact") or {}).get("key")
+
+    if replay.get("output") != original.get("output") or artifact(replay) != artifact(original):
+        return "differs", "another output"
+    return "matched", ""
+
+
 def command_decide(args: argparse.Namespace, client: ApiClient, out: TextIO) -> int:
     """`approve` and `reject`: one decision; a second one fails and shows the first."""
     body: dict[str, Any] = {"decision": args.command}

@@ -18,6 +18,7 @@ from cli.commands import (
     command_follow,
     command_login,
     command_recover,
+    command_replay,
     command_run,
     command_runs,
     command_status,
@@ -85,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--record", metavar="OUTPUT", help="it happened: its output, a JSON file, text or -")
     settle.add_argument("--retry", action="store_true", help="it did not happen: allow one more call")
 
+    replay = commands.add_parser(
+        "replay", help="replay ended runs on a version against their recorded results", parents=[common]
+    )
+    replay.add_argument("run_id", nargs="?", help="one run; or --workflow and --last for a batch")
+    replay.add_argument("--version", type=int, help="the version to replay on (default: each run's own)")
+    replay.add_argument("--workflow", help="replay this workflow's last ended runs")
+    replay.add_argument("--last", type=int, default=10, help="how many (with --workflow)")
+    replay.add_argument("--timeout", type=float, default=900, help="seconds to wait for the replays")
+
     approvals = commands.add_parser("approvals", help="list your tenant's approvals, newest first", parents=[common])
     approvals.add_argument(
         "--status", choices=["pending", "approved", "rejected", "expired", "escalated"], default="pending"
@@ -112,6 +122,7 @@ COMMANDS = {
     "abort": command_recover,
     "fork": command_recover,
     "resolve": command_recover,
+    "replay": command_replay,
     "approvals": command_approvals,
     "approve": command_decide,
     "reject": command_decide,

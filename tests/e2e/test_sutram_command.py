@@ -159,3 +159,22 @@ def test_the_installed_command_with_a_bad_token_exits_1_and_says_how_to_log_in(s
     assert result.stderr == (
         "sutram: error: Unauthorized; run `sutram login` or set SUTRAM_TOKEN [HTTP 401, http_error]\n"
     )
+
+
+def test_replay_runs_a_recorded_run_again_calling_no_model_and_says_it_matched(sutram_cli, sutram, api, adas_run):
+    model_calls = sutram.cloud.tally("model_calls")
+
+    code, out, err = sutram_cli("replay", adas_run["run_id"])
+
+    assert (code, err) == (0, "")
+    header, row, summary = out.splitlines()
+    assert header.split() == ["run", "replay", "verdict", "detail"]
+    original, replay_id, verdict = row.split()
+    assert (original, verdict) == (adas_run["run_id"], "matched")
+    assert summary == "1 of 1 replays matched"
+    assert sum(model_calls.counts.values()) == 0
+    api.started["ada"].append(replay_id)
+
+
+def test_replay_without_a_run_or_a_workflow_exits_2(sutram_cli):
+    assert sutram_cli("replay") == (2, "", "sutram: error: name a run, or --workflow (and --last) for a batch\n")

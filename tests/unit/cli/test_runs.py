@@ -410,3 +410,21 @@ def test_resolve_refuses_a_step_whose_outcome_is_known(env: CliEnvironment) -> N
 
     assert (code, out) == (1, "")
     assert "has no at-most-once call of unknown outcome" in err
+
+
+def test_replay_of_a_workflows_last_ended_runs_prints_one_row_each(env: CliEnvironment) -> None:
+    ended = []
+    for key in ("a", "b", "c"):
+        run_id = env.api.start(key=key).body["run_id"]
+        env.api.finish(run_id, status="SUCCEEDED", output={"ok": key})
+        ended.append(run_id)
+    env.api.start(key="running")  # not ended: not replayed
+
+    code, out, err = env.run("replay", "--workflow", WORKFLOW, "--last", "2", "--timeout", "0")
+
+    # The unit cloud runs no execution, so the replays have not finished.
+    assert (code, err) == (1, "")
+    header, *rows, summary = out.splitlines()
+    assert len(rows) == 2 and {row.split()[0] for row in rows} <= set(ended)
+    assert all(row.split()[2:] == ["unfinished", "still", "RUNNING"] for row in rows)
+    assert summary == "0 of 2 replays matched"
