@@ -425,6 +425,7 @@ def test_replay_of_a_workflows_last_ended_runs_prints_one_row_each(env: CliEnvir
     # The unit cloud runs no execution, so the replays have not finished.
     assert (code, err) == (1, "")
     header, *rows, summary = out.splitlines()
+    assert header.split() == ["run", "replay", "verdict", "detail"]
     assert len(rows) == 2 and {row.split()[0] for row in rows} <= set(ended)
     assert all(row.split()[2:] == ["unfinished", "still", "RUNNING"] for row in rows)
     assert summary == "0 of 2 replays matched"
