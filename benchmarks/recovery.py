@@ -7,7 +7,9 @@ step `--fail-at`: that step crashes before its model call and is not retried. Th
 resumed (sutram.recovery). It prints, for the resumed execution: the model calls and tokens spent
 again on the completed steps (target 0), the AWS requests each completed step made to return its
 checkpoint, and the wall time from the resume to the failed step's start, against the time the
-same prefix took in the first execution. Counts are exact; times are medians over `--runs` runs.
+same prefix took in the first execution. Then it replays the finished run against its recorded
+results and counts the replay's model calls (target 0) and AWS requests. Counts are exact; times
+are medians over `--runs` runs.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def main() -> None:
     cloud = local_cloud([chain_definition(options.steps, options.fail_at)], prefix="sutram-bench-resume-")
     from sutram import wiring
     from sutram.recovery import service as recovery
-    from sutram.recovery.models import ResumeRequest
+    from sutram.recovery.models import ReplayRequest, ResumeRequest
     from sutram.runs import service as runs
     from sutram.runs.models import StartRunRequest
 
@@ -97,6 +99,19 @@ def main() -> None:
         completed = options.fail_at - 1
         new_steps = options.steps - completed
         requests = traffic.requests
+        resume_figures = {
+            "writes": traffic.write_units["step"],
+            "reads": requests["dynamodb.GetItem"] + requests["dynamodb.Query"],
+        }
+
+        # Then replay the whole run (its own version) against what it recorded.
+        traffic.reset()
+        replay_calls = cloud.tally("model_calls")
+        replay = recovery.replay_run(backend, TENANT, started.run.run_id, ReplayRequest())
+        replayed = backend.runs.get(TENANT, replay.run_id)
+        assert replayed is not None and replayed.execution_arn is not None
+        assert wait(sfn, replayed.execution_arn) == "SUCCEEDED"
+        replay_requests = traffic.requests
         results.append(
             {
                 # The resumed execution calls the model once per step from the failed one on.
@@ -104,8 +119,11 @@ def main() -> None:
                 "tokens": sum(tokens.counts.values()),
                 # A completed step's claim is one conditional put that returns the checkpoint; a new
                 # step writes its lease and its result.
-                "writes_per_completed": (traffic.write_units["step"] - 2 * new_steps) / completed,
-                "reads": requests["dynamodb.GetItem"] + requests["dynamodb.Query"],
+                "writes_per_completed": (resume_figures["writes"] - 2 * new_steps) / completed,
+                "reads": resume_figures["reads"],
+                "replay_calls": sum(replay_calls.counts.values()),
+                "replay_requests": sum(replay_requests.values()),
+                "replay_writes": traffic.write_units["step"],
                 "answered": answered,
                 "prefix": prefix_seconds,
                 "resume": entered(sfn, resumed.execution_arn, failing),
@@ -124,6 +142,9 @@ def main() -> None:
         (f"first execution, start to step {options.fail_at} (s, median)", prefix),
         (f"resumed execution, start to step {options.fail_at} (s, median)", resume),
         ("ratio resumed / first", resume / prefix),
+        (f"replay of the {options.steps} steps: model calls", max(r["replay_calls"] for r in results)),
+        (f"replay of the {options.steps} steps: AWS requests by its steps", results[0]["replay_requests"]),
+        (f"replay of the {options.steps} steps: DynamoDB write requests", results[0]["replay_writes"]),
     ]
     print(f"\nchain of {options.steps} model steps, failing at step {options.fail_at}, resumed; {options.runs} runs")
     print("-" * 80)
