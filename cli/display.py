@@ -47,6 +47,11 @@ def step_line(step: dict[str, Any], symbols: dict[str, str], spinner: str | None
     line = "  ".join(parts) + (f"  {tokens}" if tokens else "")
     if status == "FAILED" and step.get("error"):
         line += f"\n    {step['error']}"
+    if step.get("outcome_unknown"):
+        line += (
+            "\n    an at-most-once call started and recorded no outcome: check the target system, then "
+            f"`sutram resolve RUN --step {step['id']} --record OUTPUT` or `--retry`, and `sutram resume RUN`"
+        )
     return line
 
 
@@ -125,6 +130,27 @@ def print_json(value: Any, out: TextIO) -> None:
     out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
+def next_actions(run: dict[str, Any]) -> str | None:
+    """What an operator can do with a run in its status, as commands."""
+    run_id, status = run["run_id"], run["status"]
+    if status == "PAUSED":
+        return (
+            f"paused at {run.get('paused_step')}: `sutram resume {run_id}` runs it again, "
+            f"`sutram abort {run_id} --reason TEXT` ends the run"
+        )
+    if status in ("FAILED", "ABORTED"):
+        return (
+            f"`sutram resume {run_id}` (after a fix: `--version N`) goes on from its checkpoints; "
+            f"`sutram fork {run_id} --step STEP` runs from a step in a new run"
+        )
+    if status == "SUCCEEDED":
+        return (
+            f"`sutram fork {run_id} --step STEP` runs from a step again; "
+            f"`sutram replay {run_id} --version N` checks a version against it"
+        )
+    return None
+
+
 def print_run(run: dict[str, Any], out: TextIO) -> None:
     rows = [
         ("run", run["run_id"]),
@@ -138,6 +164,13 @@ def print_run(run: dict[str, Any], out: TextIO) -> None:
         rows.append(("tokens", f"{_tokens(run['usage'])} ({run['usage'].get('model_calls', 0)} model calls)"))
     if run.get("error"):
         rows.append(("error", f"{run['error'].get('error')}: {run['error'].get('cause') or ''}"))
+    if run.get("forked_from"):
+        rows.append(("forked", f"from {run['forked_from']['run_id']} at {run['forked_from']['step']}"))
+    if run.get("replay_of"):
+        rows.append(("replays", run["replay_of"]))
+    if run.get("forks"):
+        rows.append(("forks", ", ".join(run["forks"])))
+    rows.append(("next", next_actions(run)))
     for name in ("output", "input"):
         if run.get(f"{name}_artifact"):
             artifact = run[f"{name}_artifact"]

@@ -429,3 +429,17 @@ def test_replay_of_a_workflows_last_ended_runs_prints_one_row_each(env: CliEnvir
     assert len(rows) == 2 and {row.split()[0] for row in rows} <= set(ended)
     assert all(row.split()[2:] == ["unfinished", "still", "RUNNING"] for row in rows)
     assert summary == "0 of 2 replays matched"
+
+
+def test_status_of_a_failed_or_forked_run_says_what_an_operator_can_do_next(env: CliEnvironment) -> None:
+    run_id = env.api.start().body["run_id"]
+    _complete_steps(run_id)
+    env.api.finish(run_id, status="FAILED", error={"Error": "StepFailed", "Cause": "the model is down"})
+    fork_id = env.api.call("POST", f"/runs/{run_id}/fork", body={"step": "study"}).body["run_id"]
+
+    _, failed, _ = env.run("status", run_id)
+    _, forked, _ = env.run("status", fork_id)
+
+    assert f"next      `sutram resume {run_id}` (after a fix: `--version N`) goes on from its checkpoints" in failed
+    assert f"forks     {fork_id}\n" in failed
+    assert f"forked    from {run_id} at study\n" in forked
