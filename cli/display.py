@@ -138,6 +138,8 @@ def next_actions(run: dict[str, Any]) -> str | None:
             f"paused at {run.get('paused_step')}: `sutram resume {run_id}` runs it again, "
             f"`sutram abort {run_id} --reason TEXT` ends the run"
         )
+    if status == "COMPENSATED":
+        return f"its side effects were undone; `sutram fork {run_id} --step STEP` runs from a step in a new run"
     if status in ("FAILED", "ABORTED"):
         return (
             f"`sutram resume {run_id}` (after a fix: `--version N`) goes on from its checkpoints; "

@@ -13,6 +13,7 @@ model does not declare is an error, not silently dropped.
     agent_tool      an agent's tool-call Task (in its Map)   sutram.engine.agent.run_agent_tool
     items           a distributed map's staging Task          sutram.engine.items.stage_items
     pause           a step's paused wait (waitForTaskToken)   sutram.runs.service.pause_run
+    compensate      the failure path, before RecordFailure    sutram.engine.compensation.compensate
     approval        an `approval` step (waitForTaskToken)    sutram.approvals.requests.request_approval
     tool_approval   a gated call's approval (waitForToken)   sutram.approvals.requests.request_tool_approval
     finish          RecordSuccess / RecordFailure            sutram.runs.service.finish_run
@@ -156,6 +157,25 @@ class ExecutionError(BaseModel):
     Cause: str | None = None
 
 
+class CompensationSpec(_Contract):
+    step_id: str
+    tool: str
+    input: dict[str, Any] = {}
+
+
+class CompensateTask(_Delivered):
+    """Undo the completed compensated steps of a failed run, last first, each exactly once."""
+
+    task: Literal["compensate"] = "compensate"
+    input: Any = None  # the run's input (`$.input` of its compensations' mappings)
+    compensations: list[CompensationSpec]  # in definition order
+
+
+class CompensationReport(BaseModel):
+    undone: list[str] = []  # step ids whose compensation ran, last step first
+    not_undone: list[dict[str, str]] = []  # {"step", "error"}: compensations that failed
+
+
 class PauseTask(_InRun, _Waiting):
     """Record that the run is paused at `step_id` by `error`, with the token that resumes it."""
 
@@ -172,10 +192,20 @@ class FinishTask(_Contract):
     status: Literal["SUCCEEDED", "FAILED"]
     output: Any = None
     error: ExecutionError | None = None
+    # On the failure path of a workflow with compensations: what they undid (or the task's own error).
+    compensation: dict[str, Any] | None = None
 
 
 Task = Annotated[
-    StepTask | AgentTurnTask | AgentToolTask | ApprovalTask | ToolApprovalTask | ItemsTask | PauseTask | FinishTask,
+    StepTask
+    | AgentTurnTask
+    | AgentToolTask
+    | ApprovalTask
+    | ToolApprovalTask
+    | ItemsTask
+    | PauseTask
+    | CompensateTask
+    | FinishTask,
     Field(discriminator="task"),
 ]
 TASKS: TypeAdapter[Task] = TypeAdapter(Task)

@@ -108,6 +108,18 @@ def place_order(args: PurchaseOrder, context: ToolContext) -> dict[str, Any]:
     }
 
 
+class Cancellation(BaseModel):
+    po_number: str = Field(min_length=1, description="the purchase order to cancel")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@tool("cancel_order")
+def cancel_order(args: Cancellation, context: ToolContext) -> dict[str, Any]:
+    """Cancel a purchase order sent to a supplier: the compensation of `place_order`. Cancelling one
+    twice is harmless."""
+    return {"po_number": args.po_number, "status": "cancelled", "reason": args.reason}
+
+
 class Refund(BaseModel):
     order_id: str = Field(description="the order number, e.g. A-1001")
     amount_cents: int = Field(ge=1, description="the refund in USD cents")

@@ -8,6 +8,7 @@
     items_payload            ItemsTask               a distributed map's staging task (states.py)
     pause_payload            PauseTask               a paused step's waiting task (states.py)
     tool_approval_payload    ToolApprovalTask        a gated tool call's waiting task (agent.py)
+    compensate_payload       CompensateTask          the failure path's compensations (states.py)
     success_payload,         FinishTask              RecordSuccess / RecordFailure (states.py)
     failure_payload
 
@@ -31,6 +32,7 @@ from sutram.contracts import (
     AgentToolTask,
     AgentTurnTask,
     ApprovalTask,
+    CompensateTask,
     Decision,
     FinishTask,
     ItemsTask,
@@ -44,6 +46,7 @@ from sutram.definition.reads import Path
 
 RUN_PATH = "$.run"
 ERROR_PATH = "$.error"
+COMPENSATION_PATH = "$.compensation"  # what the failure path's compensations undid
 SCOPE_PATH = "$.scope"
 # Which delivery of a task this is (0 first, then 1 per Retry): a later delivery may take over the
 # lease of an earlier one, which Step Functions has given up on.
@@ -152,14 +155,31 @@ def pause_payload(step: AnyStep) -> dict[str, Any]:
     } | _waiting()
 
 
+def compensate_payload(definition: WorkflowDefinition) -> dict[str, Any]:
+    """CompensateTask: the compensated steps' compensations, in definition order, and the run's input."""
+    return {
+        "task": task_name(CompensateTask),
+        "run.$": RUN_PATH,
+        "delivery.$": DELIVERY_PATH,
+        "input.$": "$.input",
+        "compensations": [
+            {"step_id": step.id, "tool": step.compensate.tool, "input": step.compensate.input}
+            for step in definition.compensated_steps()
+            if step.compensate is not None
+        ],
+    }
+
+
 def success_payload(output_path: str) -> dict[str, Any]:
     """FinishTask of RecordSuccess: the run's output is at `output_path`."""
     return {"task": task_name(FinishTask), "run.$": RUN_PATH, "status": "SUCCEEDED", "output.$": output_path}
 
 
-def failure_payload() -> dict[str, Any]:
-    """FinishTask of RecordFailure: the error a Catch put at `$.error`."""
-    return {"task": task_name(FinishTask), "run.$": RUN_PATH, "status": "FAILED", "error.$": ERROR_PATH}
+def failure_payload(compensated: bool = False) -> dict[str, Any]:
+    """FinishTask of RecordFailure: the error a Catch put at `$.error`, and with compensations what
+    they undid (`$.compensation`)."""
+    payload = {"task": task_name(FinishTask), "run.$": RUN_PATH, "status": "FAILED", "error.$": ERROR_PATH}
+    return payload | ({"compensation.$": COMPENSATION_PATH} if compensated else {})
 
 
 # An agent's payloads start from its step payload (`common`: {run, delivery, scope, step, sources}).

@@ -41,9 +41,11 @@ from infra.workflow.conditions import choice_rule
 from infra.workflow.frames import Frame
 from infra.workflow.lambda_task import Retries, lambda_task
 from infra.workflow.payloads import (
+    COMPENSATION_PATH,
     ERROR_PATH,
     RUN_PATH,
     Scope,
+    compensate_payload,
     failure_payload,
     items_payload,
     pause_payload,
@@ -101,9 +103,24 @@ class WorkflowStateMachine(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.definition = definition
-        failed = self._finish_task("RecordFailure", finish_function, failure_payload()).next(
+        compensated = bool(definition.compensated_steps())
+        record_failure = self._finish_task("RecordFailure", finish_function, failure_payload(compensated))
+        record_failure.next(
             sfn.Fail(self, "Failed", error="Sutram.StepFailed", cause="A step failed; see the run's steps")
         )
+        failed: sfn.IChainable = record_failure
+        if compensated:
+            # Undo the completed compensated steps first (each exactly once), then record the failure.
+            compensate = lambda_task(
+                self,
+                "Compensate",
+                function=step_function,
+                payload=compensate_payload(definition),
+                result_path=COMPENSATION_PATH,
+                retries=Retries.finish(),
+            )
+            compensate.add_catch(record_failure, errors=["States.ALL"], result_path=COMPENSATION_PATH)
+            failed = compensate.next(record_failure)
         frame = Frame(list(definition.steps))
         output = frame.result_path(definition.steps[-1])
         succeeded = self._finish_task("RecordSuccess", finish_function, success_payload(output))

@@ -38,6 +38,8 @@ SAMPLES: dict[str, Any] = {
     "approval": None,
     "output": {},
     "error": {"Error": "States.ALL", "Cause": "x"},
+    "compensation": {"undone": ["order"], "not_undone": []},
+    "input": {},
 }
 
 

@@ -89,6 +89,8 @@ def test_states_are_the_steps_plus_three_bookkeeping_states(
             if isinstance(step, AgentStep)
             for part in ("start", "done?", "tools", "next", "output", "resume?", "resumed", "continue", "continued")
         ]
+        # A workflow with compensations undoes them on its failure path, before RecordFailure.
+        ids += ["Compensate"] if definition.compensated_steps() else []
         # A step that may pause the run waits in a task of its own while paused.
         ids += [f"{step.id}:paused" for step in _same_level(list(definition.steps)) if getattr(step, "on_error", None)]
         # A distributed map first writes its list to S3, for its ItemReader.
@@ -121,8 +123,10 @@ def test_a_sequence_of_tasks_runs_in_order_and_ends_by_recording_success(
 def test_every_step_task_retries_and_only_top_level_states_catch_into_record_failure(
     state_machine_definitions: dict[str, dict[str, Any]], definitions: list[WorkflowDefinition]
 ) -> None:
-    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
     for definition in definitions:
+        # The failure path starts with the compensations, where the workflow has any.
+        first = "Compensate" if definition.compensated_steps() else "RecordFailure"
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": first}]
         states = state_machine_definitions[_machine_name(definition)]["States"]
         tasks = _task_states(states)
         top_level = {step.id for step in _same_level(list(definition.steps))}

@@ -178,3 +178,21 @@ def test_a_replay_runs_the_workflow_again_on_recorded_results_calling_no_model(c
     assert replay.replay_of == recorded.run_id and run.status == "SUCCEEDED"
     assert sum(model_calls.counts.values()) == 0
     assert output_of(run) == output_of(recorded)
+
+
+def test_a_failed_run_undoes_its_completed_side_effects_once_and_ends_compensated(cloud):
+    run = run_workflow("recovery-saga", {"item": "lamp"})
+
+    assert run.status == "FAILED"  # the execution; the run records what was undone
+    backend = wiring.runs_backend()
+    detail = runs.get_run(backend, TENANT, run.run_id)
+    assert detail.status == "COMPENSATED"
+    assert detail.compensation == {"undone": ["order"], "not_undone": []}
+    steps = {step.id: step for step in runs.list_steps(backend, TENANT, run.run_id).steps}
+    cancelled = steps["order/compensate"]
+    assert cancelled.status == "SUCCEEDED" and cancelled.attempts == 1
+    assert cancelled.output == {
+        "po_number": steps["order"].output["po_number"],
+        "status": "cancelled",
+        "reason": "the run failed after the order",
+    }

@@ -186,10 +186,33 @@ class AgentStep(_PromptedStep):
         return [tool for tool in self.tools if tool.needs_approval]
 
 
+class Compensation(Strict):
+    """How to undo a tool step's side effect when the run fails after it: a tool and its input,
+    which may read `$.input` and the output of this step or an earlier one."""
+
+    tool: str = Field(min_length=1)
+    input: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tool")
+    @classmethod
+    def _tool_is_registered(cls, name: str) -> str:
+        known = tool_names()
+        if name not in known:
+            raise ValueError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(known))}")
+        return name
+
+    @field_validator("input")
+    @classmethod
+    def _expressions_parse(cls, mapping: dict[str, Any]) -> dict[str, Any]:
+        expressions.references_in(mapping)
+        return mapping
+
+
 class ToolStep(_StepBase):
     type: Literal["tool"]
     tool: str = Field(min_length=1)
     on_error: OnError | None = None
+    compensate: Compensation | None = None
 
     @field_validator("tool")
     @classmethod

@@ -84,6 +84,21 @@ class WorkflowDefinition(Strict):
         """The state roots (`input`, `item`, `steps.<id>`) a step's own expressions read, in order."""
         return list(dict.fromkeys(ref.root for ref in own_references(step)))
 
+    def compensated_steps(self) -> list[ToolStep]:
+        """The tool steps with a compensation, in definition order (none is inside a map or a parallel)."""
+
+        def visit(steps: list[AnyStep]) -> list[ToolStep]:
+            found: list[ToolStep] = []
+            for step in steps:
+                if isinstance(step, ToolStep) and step.compensate is not None:
+                    found.append(step)
+                if isinstance(step, ChoiceStep):
+                    for _, nested in child_lists(step):
+                        found += visit(nested)
+            return found
+
+        return visit(list(self.steps))
+
     def outputs_read_later(self) -> set[str]:
         """Ids of steps whose output a later step reads, plus the last step (the run's output)."""
         read = {ref.step_id for step in walk(list(self.steps)) for ref in own_references(step)}
@@ -131,6 +146,12 @@ def _check_sequence(
             raise ValueError(f"{where}, field 'id': step id {step.id!r} is used twice")
         if getattr(step, "on_error", None) is not None and (in_map or in_branch):
             raise ValueError(f"{where}, field 'on_error': only a step outside any map or parallel can pause the run")
+        if isinstance(step, ToolStep) and step.compensate is not None:
+            if in_map or in_branch:
+                raise ValueError(f"{where}, field 'compensate': only a step outside any map or parallel has one")
+            for ref in expressions.references_in(step.compensate.input):
+                if ref.root == "item" or (ref.step_id is not None and ref.step_id != step.id):
+                    _check_reference(ref, f"{where}, field 'compensate.input'", visible, in_map, seen)
         if isinstance(step, MapStep) and step.distributed and (in_map or in_branch):
             # CDK grants the state machine the right to start child executions only for a
             # Distributed Map in its top-level graph (aws/aws-cdk#29266).

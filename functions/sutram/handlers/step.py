@@ -17,6 +17,7 @@ from sutram.contracts import (
     AgentToolTask,
     AgentTurnTask,
     ApprovalTask,
+    CompensateTask,
     ItemsTask,
     PauseTask,
     StepTask,
@@ -25,6 +26,7 @@ from sutram.contracts import (
     parse_task,
 )
 from sutram.engine.agent import run_agent_tool, run_agent_turn
+from sutram.engine.compensation import compensate
 from sutram.engine.items import stage_items
 from sutram.engine.steps import run_step
 from sutram.runs.service import pause_run
@@ -59,6 +61,8 @@ def dispatch(task: Task) -> Any:
             return request_tool_approval(task, wiring.step_runtime(), wiring.approval_runtime())
         case ItemsTask():
             return stage_items(task, wiring.artifact_store())
+        case CompensateTask():  # the run failed: undo its completed side effects
+            return compensate(task, wiring.step_runtime())
         case PauseTask():  # the run waits for an operator
             return pause_run(wiring.runs_backend(), task)
     raise ValueError(f"the step function does not run {task.task!r} tasks")

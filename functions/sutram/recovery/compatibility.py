@@ -32,6 +32,8 @@ def checkpoint_patterns(definition: WorkflowDefinition) -> list[tuple[re.Pattern
             here = prefix + re.escape(step.id)
             if isinstance(step, LlmStep | ToolStep):
                 patterns.append((here, step.type))
+            if isinstance(step, ToolStep) and step.compensate is not None:
+                patterns.append((here + "/compensate", "compensation"))
             elif isinstance(step, AgentStep):
                 patterns += [(here + r"/turn-\d{4}", "agent_turn"), (here + r"/turn-\d{4}/call-\d{3}", "agent_tool")]
             elif isinstance(step, MapStep):

@@ -65,6 +65,8 @@ def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRe
         record = existing_run(backend, tenant, run_id)  # its execution is gone: a new one, below
     if record.status == "SUCCEEDED":
         raise RunNotResumable("the run succeeded; fork it to run steps again")
+    if record.status == "COMPENSATED":
+        raise RunNotResumable("the run's side effects were undone (compensated); fork it to run steps again")
     if record.status == RUNNING and _execution_status(backend, record) not in ENDED:
         raise RunNotResumable("the run is running; abort it first to resume it")
     workflow = backend.workflows.get(record.workflow)

@@ -88,6 +88,11 @@ class RunDetail(RunSummary):
     steps_completed: int
     forks: list[str] = Field(default_factory=list, description="The runs forked from this one, oldest first.")
     aborted_by: str | None = Field(None, description="Who aborted the run, if someone did.")
+    compensation: dict[str, Any] | None = Field(
+        None,
+        description="COMPENSATED: `undone`, the steps whose compensation ran (last first), and `not_undone`, "
+        "{step, error} for each that failed.",
+    )
     paused_step: str | None = Field(
         None,
         description="While PAUSED: the step whose error (see `error`) paused the run. Resume it (the step runs "

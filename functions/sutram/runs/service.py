@@ -41,7 +41,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sutram import schemas
-from sutram.contracts import ExecutionError, FinishTask, PauseTask, RunRef
+from sutram.contracts import CompensationReport, ExecutionError, FinishTask, PauseTask, RunRef
 from sutram.definition import WorkflowDefinition
 from sutram.errors import TooLargeForState
 from sutram.rest.errors import InvalidCursor
@@ -74,7 +74,17 @@ from sutram.store.artifacts import ArtifactStore
 from sutram.store.checkpoints import AT_MOST_ONCE, IN_FLIGHT, CheckpointStore, step_status
 from sutram.store.dynamo import canonical, expiry, from_epoch, iso, utc_now
 from sutram.store.keys import step_path
-from sutram.store.runs import RUNNING, SUCCEEDED, RunEndedOtherwise, RunMissing, RunMoved, RunRecord, RunStore
+from sutram.store.runs import (
+    COMPENSATED,
+    RUNNING,
+    SUCCEEDED,
+    RunEndedOtherwise,
+    RunMissing,
+    RunMoved,
+    RunRecord,
+    RunStatus,
+    RunStore,
+)
 
 logger = Logger(child=True)
 
@@ -267,6 +277,7 @@ def get_run(backend: RunsBackend, tenant: str, run_id: str) -> RunDetail:
         forks=record.forks or [],
         aborted_by=record.aborted_by,
         paused_step=record.paused_step,
+        compensation=record.compensation,
     )
 
 
@@ -366,6 +377,7 @@ def _inline_or_link(store: ArtifactStore, tenant: str, stored: str | None) -> tu
 
 def finish_run(backend: RunsBackend, task: FinishTask) -> None:
     outcome: dict[str, Any]
+    status: RunStatus = task.status
     if task.status == SUCCEEDED:
         # The output as one value, inline or one artifact: a map's list of offloaded iteration
         # outputs, or a transform's copied references, are read back and stored whole.
@@ -376,8 +388,12 @@ def finish_run(backend: RunsBackend, task: FinishTask) -> None:
     else:
         error = task.error or ExecutionError()
         outcome = {"error": {"error": error.Error, "cause": _readable_cause(error.Cause)}}
+        report = _compensation_report(task.compensation)
+        if report is not None and (report["undone"] or report["not_undone"]):
+            outcome["compensation"] = report
+            status = COMPENSATED  # failed, and its side effects were undone (or tried to be)
     try:
-        backend.runs.finish(task.run.tenant, task.run.run_id, task.status, iso(backend.now()), outcome)
+        backend.runs.finish(task.run.tenant, task.run.run_id, status, iso(backend.now()), outcome)
     except RunMissing as exc:
         raise RunNotFound(str(exc)) from None
     except RunEndedOtherwise as exc:
@@ -401,6 +417,16 @@ def pause_run(backend: RunsBackend, task: PauseTask) -> None:
     except RunMoved as exc:
         raise RunAlreadyFinished(str(exc)) from None
     logger.info("run paused", extra={"run_id": task.run.run_id, "step": task.step_id, "error": task.error.Error})
+
+
+def _compensation_report(compensation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The compensate task's report; when the task itself failed, its error as what was not undone."""
+    if compensation is None:
+        return None
+    if "undone" in compensation:
+        return CompensationReport.model_validate(compensation).model_dump()
+    cause = _readable_cause(compensation.get("Cause"))
+    return {"undone": [], "not_undone": [{"step": "*", "error": f"{compensation.get('Error')}: {cause}"}]}
 
 
 def _readable_cause(cause: str | None) -> str:

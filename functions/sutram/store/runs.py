@@ -18,12 +18,13 @@ from sutram.store.dynamo import is_condition_failure
 
 logger = Logger(child=True)
 
-RunStatus = Literal["RUNNING", "PAUSED", "SUCCEEDED", "FAILED", "ABORTED"]
+RunStatus = Literal["RUNNING", "PAUSED", "SUCCEEDED", "FAILED", "COMPENSATED", "ABORTED"]
 RUNNING: RunStatus = "RUNNING"
 PAUSED: RunStatus = "PAUSED"  # waiting at zero compute for an operator to resume or abort it
 SUCCEEDED: RunStatus = "SUCCEEDED"
 FAILED: RunStatus = "FAILED"
 ABORTED: RunStatus = "ABORTED"
+COMPENSATED: RunStatus = "COMPENSATED"  # failed, and its completed side effects were undone
 ABORTED_ERROR = "Sutram.Aborted"  # a run's error when an operator aborted it
 FILTERED_READ_SIZE = 100  # items read per query when filters may drop some
 MAX_QUERIES_PER_PAGE = 10  # bound on the reads behind one page of a filtered listing
@@ -63,6 +64,7 @@ class RunRecord(BaseModel):
     forked_from: dict[str, str] | None = None  # {"run_id", "step"}: the run and step it was forked at
     forks: list[str] | None = None  # the runs forked from this one, oldest first
     replay_of: str | None = None  # the recorded run this one replays
+    compensation: dict[str, Any] | None = None  # COMPENSATED: {"undone": [...], "not_undone": [...]}
     aborted_by: str | None = None
     paused_step: str | None = None  # while PAUSED: the step whose error paused the run
     # (The token that resumes a paused run, `pause_token`, stays in the item: it is never read into the record.)

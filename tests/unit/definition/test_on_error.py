@@ -1,4 +1,4 @@
-"""`on_error.pause`: which errors pause a run instead of failing it, and where a step may declare it."""
+"""`on_error.pause` and `compensate`: what a step does when the run fails, and where it may say so."""
 
 from __future__ import annotations
 
@@ -31,3 +31,28 @@ def test_a_step_inside_a_map_or_a_parallel_cannot_pause_the_run(container: str) 
 def test_an_empty_pause_list_is_refused() -> None:
     with pytest.raises(ValidationError, match="pause"):
         WorkflowDefinition.model_validate({"name": "w", "steps": [PAUSING | {"on_error": {"pause": []}}]})
+
+
+ORDER = {
+    "id": "order",
+    "type": "tool",
+    "tool": "place_order",
+    "input": {"item": "desk", "quantity": 1, "supplier": "Contoso", "unit_price_cents": 100},
+    "compensate": {"tool": "cancel_order", "input": {"po_number": "$.steps.order.po_number", "reason": "failed"}},
+}
+
+
+def test_a_tool_step_declares_its_compensation_which_reads_its_own_output() -> None:
+    definition = WorkflowDefinition.model_validate({"name": "w", "steps": [ORDER]})
+    assert [step.id for step in definition.compensated_steps()] == ["order"]
+
+
+def test_a_compensation_inside_a_map_or_reading_a_later_step_is_refused() -> None:
+    in_map = {"id": "each", "type": "map", "items": "$.input.xs", "steps": [ORDER]}
+    with pytest.raises(ValidationError, match="field 'compensate': only a step outside any map or parallel"):
+        WorkflowDefinition.model_validate({"name": "w", "steps": [in_map]})
+    later = ORDER | {"compensate": {"tool": "cancel_order", "input": {"po_number": "$.steps.later.po"}}}
+    with pytest.raises(ValidationError, match="compensate.input'.*not an earlier step"):
+        WorkflowDefinition.model_validate({"name": "w", "steps": [later]})
+    with pytest.raises(ValidationError, match="unknown tool 'uncancel'"):
+        WorkflowDefinition.model_validate({"name": "w", "steps": [ORDER | {"compensate": {"tool": "uncancel"}}]})
