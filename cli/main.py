@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("runs", help="list runs, newest first", parents=[common])
     listing.add_argument("--workflow")
-    listing.add_argument("--status", choices=["RUNNING", "PAUSED", "SUCCEEDED", "FAILED", "COMPENSATED", "ABORTED"], type=str.upper)
+    statuses = ["RUNNING", "PAUSED", "SUCCEEDED", "FAILED", "COMPENSATED", "ABORTED"]
+    listing.add_argument("--status", choices=statuses, type=str.upper)
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--cursor", help="the next_cursor of the previous page")
 

@@ -140,7 +140,9 @@ def _invalid(code: str, field: str, message: str) -> dict[str, str]:
         (
             {"status": "running"},
             _invalid(
-                "invalid_request", "status", "Input should be 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'COMPENSATED' or 'ABORTED'"
+                "invalid_request",
+                "status",
+                "Input should be 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'COMPENSATED' or 'ABORTED'",
             ),
         ),
     ],
