@@ -52,7 +52,7 @@ def test_a_compensation_inside_a_map_or_reading_a_later_step_is_refused() -> Non
     with pytest.raises(ValidationError, match="field 'compensate': only a step outside any map or parallel"):
         WorkflowDefinition.model_validate({"name": "w", "steps": [in_map]})
     later = ORDER | {"compensate": {"tool": "cancel_order", "input": {"po_number": "$.steps.later.po"}}}
-    with pytest.raises(ValidationError, match="compensate.input'.*not an earlier step"):
+    with pytest.raises(ValidationError, match=r"compensate\.input'.*not an earlier step"):
         WorkflowDefinition.model_validate({"name": "w", "steps": [later]})
     with pytest.raises(ValidationError, match="unknown tool 'uncancel'"):
         WorkflowDefinition.model_validate({"name": "w", "steps": [ORDER | {"compensate": {"tool": "uncancel"}}]})

@@ -539,7 +539,11 @@ def test_a_cursor_of_another_tenant_or_tampered_answers_400(api: ApiEnvironment)
         ("limit=0", "limit", "Input should be greater than or equal to 1"),
         ("limit=101", "limit", "Input should be less than or equal to 100"),
         ("limit=ten", "limit", "Input should be a valid integer, unable to parse string as an integer"),
-        ("status=DONE", "status", "Input should be 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'COMPENSATED' or 'ABORTED'"),
+        (
+            "status=DONE",
+            "status",
+            "Input should be 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'COMPENSATED' or 'ABORTED'",
+        ),
         ("workflow=Bad_Name", "workflow", "String should match pattern '^[a-z][a-z0-9-]{0,47}$'"),
         # A typo is refused, not ignored (which would list every run).
         (
