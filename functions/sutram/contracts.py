@@ -41,6 +41,9 @@ class RunRef(BaseModel):
     # A replay of that run: every model and tool result comes from its checkpoints, and a step
     # that would ask anything else stops the replay (sutram.engine.work.run_once).
     replay_of: str | None = None
+    # Arguments an operator corrected on resume, by step path: the step runs with these instead of
+    # its input mapping's (sutram.engine.steps).
+    inputs: dict[str, dict[str, Any]] | None = None
 
 
 class _Contract(BaseModel):

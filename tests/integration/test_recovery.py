@@ -33,7 +33,11 @@ def calls_by_step(counts: Any) -> dict[str, int]:
 
 
 def resume(run_id: str) -> Any:
-    resumed = recovery.resume_run(wiring.runs_backend(), TENANT, run_id, ResumeRequest())
+    return resume_with(run_id, ResumeRequest())
+
+
+def resume_with(run_id: str, request: ResumeRequest) -> Any:
+    resumed = recovery.resume_run(wiring.runs_backend(), TENANT, run_id, request)
     record = wiring.runs_backend().runs.get(TENANT, run_id)
     assert record is not None and record.execution_arn is not None
     return resumed, wait_for_end(run_id, record.execution_arn, tenant=TENANT, timeout=60)
@@ -196,3 +200,17 @@ def test_a_failed_run_undoes_its_completed_side_effects_once_and_ends_compensate
         "status": "cancelled",
         "reason": "the run failed after the order",
     }
+
+
+def test_a_run_resumes_with_the_arguments_an_operator_corrected_for_the_step_that_stopped_it(cloud):
+    failed = run_workflow("recovery-input", {"topic": "dunes"})
+    assert failed.status == "FAILED"
+    model_calls = cloud.tally("model_calls")
+
+    document = {"title": "Field notes", "content": "Dunes move a few metres a year."}
+    request = ResumeRequest(inputs={"extract": {"document": document}})
+    _, run = resume_with(failed.run_id, request)
+
+    assert run.status == "SUCCEEDED"
+    assert output_of(run)["title"] == "Field notes" and output_of(run)["word_count"] == 7
+    assert sum(model_calls.counts.values()) == 0  # `first` returned its checkpoint

@@ -24,16 +24,24 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
 
     at_most_once = isinstance(step, ToolStep) and get_tool(step.tool).delivery == "at_most_once"
 
+    corrected = (run.inputs or {}).get(key.path)  # arguments an operator corrected on resume
+
+    def arguments() -> dict[str, Any]:
+        if corrected is not None:
+            return corrected
+        args: dict[str, Any] = resolve(step.input, run, step, task.roots, runtime.artifacts)
+        return args
+
     def request() -> dict[str, Any]:
         """What the step asks, the same for the same input: its model request or its tool call."""
-        args = resolve(step.input, run, step, task.roots, runtime.artifacts)
+        args = arguments()
         if isinstance(step, LlmStep):
             json_output = step.output == "json"
             return {"model": runtime.model_request(step, args, json_output=json_output).model_dump(mode="json")}
         return {"tool": step.tool, "arguments": args}
 
     def work(claim: Claimed) -> Work:
-        args = resolve(step.input, run, step, task.roots, runtime.artifacts)
+        args = arguments()
         if isinstance(step, LlmStep):
             return _call_model(step, args, runtime)
         mark = (lambda: runtime.checkpoints.mark_in_flight(claim)) if at_most_once else (lambda: None)

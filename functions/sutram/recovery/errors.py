@@ -25,3 +25,7 @@ class InvalidForkPoint(RequestError):
 
 class OutcomeKnown(RequestError):
     code, status = "outcome_known", HTTPStatus.CONFLICT
+
+
+class InvalidInputs(RequestError):
+    code, status = "invalid_inputs", HTTPStatus.BAD_REQUEST

@@ -8,9 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sutram.definition import STEP_ID
 
+MAX_INPUTS_BYTES = 8192  # corrected arguments travel with every task of the run
+
 
 class ResumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    inputs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Corrected arguments, by step path, for steps that have not completed (the one that stopped "
+        "the run): they run with these instead of their input mapping's. At most 8 KiB of JSON.",
+    )
 
     version: int | None = Field(
         None,

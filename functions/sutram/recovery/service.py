@@ -13,14 +13,29 @@ resolve ─> an at-most-once call of unknown outcome: record what it produced, o
 
 from __future__ import annotations
 
+import json
 import re
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sutram.recovery.compatibility import first_mismatch
-from sutram.recovery.errors import InvalidForkPoint, OutcomeKnown, RunNotResumable, RunNotRunning, VersionMismatch
-from sutram.recovery.models import AbortRequest, ForkRequest, ReplayRequest, ResolveRequest, ResumeRequest
+from sutram.recovery.errors import (
+    InvalidForkPoint,
+    InvalidInputs,
+    OutcomeKnown,
+    RunNotResumable,
+    RunNotRunning,
+    VersionMismatch,
+)
+from sutram.recovery.models import (
+    MAX_INPUTS_BYTES,
+    AbortRequest,
+    ForkRequest,
+    ReplayRequest,
+    ResolveRequest,
+    ResumeRequest,
+)
 from sutram.runs.errors import StartFailed
 from sutram.runs.models import RunSummary, StepView
 from sutram.runs.service import (
@@ -58,6 +73,10 @@ def _execution_status(backend: RunsBackend, record: RunRecord) -> str:
 
 def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRequest) -> RunSummary:
     record = existing_run(backend, tenant, run_id)
+    if request.inputs and record.status == PAUSED:
+        raise RunNotResumable(
+            "a paused run goes on in its own execution, with its own inputs; abort it, then resume it with inputs"
+        )
     if record.status == PAUSED and request.version in (None, record.version):
         unpaused = _unpause(backend, record)
         if unpaused is not None:
@@ -81,6 +100,7 @@ def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRe
         if mismatch:
             raise VersionMismatch(f"version {live}: {mismatch}", field="version")
         version = live
+    inputs = _corrected_inputs(backend, record, request)
     now = iso(backend.now())
     try:
         backend.runs.reopen(tenant, run_id, execution=record.execution, at=now)
@@ -88,12 +108,32 @@ def resume_run(backend: RunsBackend, tenant: str, run_id: str, request: ResumeRe
         raise RunNotResumable("the run changed meanwhile (resumed or aborted by someone else); read it again") from None
     if version is not None and version != record.version:
         backend.runs.set_version(tenant, run_id, version)
-    resumed = record.model_copy(
-        update={"status": RUNNING, "execution": record.execution + 1, "version": version, "updated_at": now}
-    )
+    if inputs is not None:
+        backend.runs.set_inputs(tenant, run_id, inputs)
+    update = {"status": RUNNING, "execution": record.execution + 1, "version": version, "updated_at": now}
+    resumed = record.model_copy(update=update | ({"inputs": inputs} if inputs is not None else {}))
     start_execution(backend, workflow, resumed, named=False)
     logger.info("run resumed", extra={"run_id": run_id, "execution": resumed.execution, "version": version})
     return summary(resumed.model_copy(update={"finished_at": None, "error": None}))
+
+
+def _corrected_inputs(backend: RunsBackend, record: RunRecord, request: ResumeRequest) -> str | None:
+    """The run's corrected arguments with the request's added, as JSON; only for steps not completed."""
+    if not request.inputs:
+        return None
+    completed = {
+        step_path(item["sk"])
+        for item in backend.checkpoints.list_steps(record.tenant, record.run_id)
+        if item.get("status") == SUCCEEDED
+    }
+    for path in request.inputs:
+        if path in completed:
+            raise InvalidInputs(f"inputs.{path}: the step completed; fork the run to change it", field=f"inputs.{path}")
+    inputs = (json.loads(record.inputs) if record.inputs else {}) | request.inputs
+    text = canonical(inputs)
+    if len(text.encode()) > MAX_INPUTS_BYTES:
+        raise InvalidInputs(f"inputs: {len(text.encode())} bytes of JSON, more than {MAX_INPUTS_BYTES}", field="inputs")
+    return text
 
 
 def _unpause(backend: RunsBackend, record: RunRecord) -> RunSummary | None:

@@ -226,6 +226,7 @@ def start_execution(backend: RunsBackend, workflow: Workflow, record: RunRecord,
         workflow=record.workflow,
         execution=record.execution,
         replay_of=record.replay_of,
+        inputs=json.loads(record.inputs) if record.inputs else None,
     )
     execution_input = {"run": run.model_dump(exclude_defaults=True), "input": json.loads(record.input)}
     version = record.version or live_version(backend, workflow)

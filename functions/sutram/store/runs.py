@@ -64,6 +64,7 @@ class RunRecord(BaseModel):
     forked_from: dict[str, str] | None = None  # {"run_id", "step"}: the run and step it was forked at
     forks: list[str] | None = None  # the runs forked from this one, oldest first
     replay_of: str | None = None  # the recorded run this one replays
+    inputs: str | None = None  # JSON: arguments corrected on resume, by step path (contracts.RunRef)
     compensation: dict[str, Any] | None = None  # COMPENSATED: {"undone": [...], "not_undone": [...]}
     aborted_by: str | None = None
     paused_step: str | None = None  # while PAUSED: the step whose error paused the run
@@ -183,6 +184,15 @@ class RunStore:
             UpdateExpression="SET version = :version",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":version": version},
+        )
+
+    def set_inputs(self, tenant: str, run_id: str, inputs: str) -> None:
+        """The arguments a resumed run's steps take instead of their input mappings'."""
+        self._table.update_item(
+            Key=keys.run_key(tenant, run_id),
+            UpdateExpression="SET inputs = :inputs",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":inputs": inputs},
         )
 
     def abort(self, tenant: str, run_id: str, *, execution: int, at: str, reason: str, by: str) -> None:

@@ -223,3 +223,16 @@ def test_the_forks_of_a_run_are_listed_by_lineage(api: ApiEnvironment) -> None:
     assert sorted(run["run_id"] for run in listed) == sorted(forks)
     assert all(run["forked_from"] == {"run_id": parent, "step": "study"} for run in listed)
     assert api.call("GET", "/runs?forked_from=nope").status == 400
+
+
+def test_corrected_inputs_go_with_the_resumed_execution_and_only_for_steps_not_completed(api: ApiEnvironment) -> None:
+    run_id = failed_run(api)  # extract completed; study failed
+    fixed = {"text": "Revenue grew."}
+
+    completed = api.call("POST", f"/runs/{run_id}/resume", body={"inputs": {"extract": {"document": {}}}})
+    resumed = api.call("POST", f"/runs/{run_id}/resume", body={"inputs": {"study.summary/summarise": fixed}})
+
+    assert (completed.status, completed.body["error"]["field"]) == (400, "inputs.extract")
+    assert resumed.status == 200
+    started = execution_input(api, f"{run_id}-1")
+    assert started["run"]["inputs"] == {"study.summary/summarise": fixed}
