@@ -186,20 +186,22 @@ class AgentStep(_PromptedStep):
         return [tool for tool in self.tools if tool.needs_approval]
 
 
+def _registered(name: str) -> str:
+    known = tool_names()
+    if name not in known:
+        raise ValueError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(known))}")
+    return name
+
+
+RegisteredTool = Annotated[str, Field(min_length=1), AfterValidator(_registered)]
+
+
 class Compensation(Strict):
     """How to undo a tool step's side effect when the run fails after it: a tool and its input,
     which may read `$.input` and the output of this step or an earlier one."""
 
-    tool: str = Field(min_length=1)
+    tool: RegisteredTool
     input: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("tool")
-    @classmethod
-    def _tool_is_registered(cls, name: str) -> str:
-        known = tool_names()
-        if name not in known:
-            raise ValueError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(known))}")
-        return name
 
     @field_validator("input")
     @classmethod
@@ -210,17 +212,9 @@ class Compensation(Strict):
 
 class ToolStep(_StepBase):
     type: Literal["tool"]
-    tool: str = Field(min_length=1)
+    tool: RegisteredTool
     on_error: OnError | None = None
     compensate: Compensation | None = None
-
-    @field_validator("tool")
-    @classmethod
-    def _tool_is_registered(cls, name: str) -> str:
-        known = tool_names()
-        if name not in known:
-            raise ValueError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(known))}")
-        return name
 
 
 _COMPARISONS = (

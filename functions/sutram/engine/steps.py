@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from sutram.contracts import StepTask
@@ -26,6 +27,7 @@ def run_step(task: StepTask, runtime: StepRuntime) -> Any:
 
     corrected = (run.inputs or {}).get(key.path)  # arguments an operator corrected on resume
 
+    @cache  # the request and the work read the same arguments
     def arguments() -> dict[str, Any]:
         if corrected is not None:
             return corrected

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,6 +37,7 @@ from sutram.recovery.models import (
     ResolveRequest,
     ResumeRequest,
 )
+from sutram.runs.catalog import Workflow
 from sutram.runs.errors import StartFailed
 from sutram.runs.models import RunSummary, StepView
 from sutram.runs.service import (
@@ -207,27 +209,20 @@ def fork_run(backend: RunsBackend, tenant: str, run_id: str, request: ForkReques
                 f"outputs.{path}: not a completed step before {request.step!r} in run {run_id}",
                 field=f"outputs.{path}",
             )
-    now = backend.now()
-    fork = RunRecord(
-        run_id=new_run_id(now),
-        tenant=tenant,
-        workflow=parent.workflow,
-        status=RUNNING,
-        version=parent.version,
-        created_at=iso(now),
-        updated_at=iso(now),
-        input=parent.input,
-        forked_from={"run_id": run_id, "step": request.step},
-        expires_at=expiry(now.timestamp()),
-    )
     replaced = {
         path: canonical(backend.artifacts.offload_if_large(tenant, value, where=f"outputs.{path}"))
         for path, value in request.outputs.items()
     }
-    backend.runs.create(fork)
-    backend.checkpoints.copy_into(tenant, fork.run_id, reused, source_run_id=run_id, outputs=replaced)
+    fork = _start_from(
+        backend,
+        workflow,
+        parent,
+        reused,
+        outputs=replaced,
+        version=parent.version,
+        forked_from={"run_id": run_id, "step": request.step},
+    )
     backend.runs.add_fork(tenant, run_id, fork.run_id)
-    start_execution(backend, workflow, fork, named=False)
     logger.info("run forked", extra={"run_id": fork.run_id, "parent": run_id, "step": request.step})
     return summary(fork)
 
@@ -262,25 +257,44 @@ def replay_run(backend: RunsBackend, tenant: str, run_id: str, request: ReplayRe
     if recorded.status in (RUNNING, PAUSED):
         raise RunNotResumable(f"the run is {recorded.status}; replay it once it has ended")
     workflow = backend.workflows.get(recorded.workflow)
-    now = backend.now()
-    replay = RunRecord(
-        run_id=new_run_id(now),
-        tenant=tenant,
-        workflow=recorded.workflow,
-        status=RUNNING,
-        version=request.version or recorded.version,
-        created_at=iso(now),
-        updated_at=iso(now),
-        input=recorded.input,
-        replay_of=run_id,
-        expires_at=expiry(now.timestamp()),
-    )
     finished = [item for item in backend.checkpoints.list_steps(tenant, run_id) if item.get("status") == SUCCEEDED]
-    backend.runs.create(replay)
-    backend.checkpoints.copy_into(tenant, replay.run_id, finished, source_run_id=run_id, outputs={})
-    start_execution(backend, workflow, replay, named=request.version is not None)
+    version = request.version or recorded.version
+    replay = _start_from(backend, workflow, recorded, finished, version=version, replay_of=run_id)
     logger.info("run replayed", extra={"run_id": replay.run_id, "replay_of": run_id, "version": replay.version})
     return summary(replay)
+
+
+def _start_from(
+    backend: RunsBackend,
+    workflow: Workflow,
+    parent: RunRecord,
+    checkpoints: list[dict[str, Any]],
+    *,
+    version: int | None,
+    outputs: dict[str, str] | None = None,
+    **lineage: Any,
+) -> RunRecord:
+    """Start a new run with `parent`'s input whose checkpoints begin as copies of `checkpoints`
+    (with `outputs` replaced): a fork or a replay, as `lineage` says."""
+    now = backend.now()
+    run = RunRecord(
+        run_id=new_run_id(now),
+        tenant=parent.tenant,
+        workflow=parent.workflow,
+        status=RUNNING,
+        version=version,
+        created_at=iso(now),
+        updated_at=iso(now),
+        input=parent.input,
+        expires_at=expiry(now.timestamp()),
+        **lineage,
+    )
+    backend.runs.create(run)
+    backend.checkpoints.copy_into(
+        parent.tenant, run.run_id, checkpoints, source_run_id=parent.run_id, outputs=outputs or {}
+    )
+    start_execution(backend, workflow, run, named=version != parent.version)
+    return run
 
 
 def _top_level(path: str) -> str:

@@ -81,6 +81,11 @@ class RunRecord(BaseModel):
         }
 
 
+def _is_current(execution: int) -> str:
+    """The condition that the run's current execution is `execution` (runs from before resumes have none)."""
+    return "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+
+
 class RunStore:
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -112,7 +117,7 @@ class RunStore:
         """Make an ended run (or one whose execution died without recording it) RUNNING again as
         execution `execution + 1`, on the condition that `execution` is still its current one: of
         two concurrent resumes, one wins."""
-        current = "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+        current = _is_current(execution)
         try:
             self._table.update_item(
                 Key=keys.run_key(tenant, run_id),
@@ -137,7 +142,7 @@ class RunStore:
         self, tenant: str, run_id: str, *, execution: int, step: str, error: dict[str, str], token: str, at: str
     ) -> None:
         """Move the current execution's RUNNING run to PAUSED at `step`, keeping the token that resumes it."""
-        current = "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+        current = _is_current(execution)
         try:
             self._table.update_item(
                 Key=keys.run_key(tenant, run_id),
@@ -197,7 +202,7 @@ class RunStore:
 
     def abort(self, tenant: str, run_id: str, *, execution: int, at: str, reason: str, by: str) -> None:
         """Move the current execution's RUNNING run to ABORTED, with who and why."""
-        current = "execution = :execution" + (" OR attribute_not_exists(execution)" if execution == 0 else "")
+        current = _is_current(execution)
         try:
             self._table.update_item(
                 Key=keys.run_key(tenant, run_id),
